@@ -1,0 +1,190 @@
+"""`mlops-assets`: the platform's command line.
+
+mlops-assets lakefs build|up|down|status|env   the embedded lakeFS server
+mlops-assets demo [--job JOB]                   run the main job end to end and summarize it
+mlops-assets ui                                 lakeFS + the Dagster UI (dagster dev)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlops_assets.settings import Settings, ensure_dagster_home
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAIN_JOB = "main_job"
+
+
+def _embedded(settings: Settings):
+    from mlops_assets.lakefs_server import LocalLakeFS
+
+    return LocalLakeFS(settings.lakefs_state_dir)
+
+
+def cmd_lakefs_build(settings: Settings, _args: argparse.Namespace) -> int:
+    from mlops_assets.lakefs_server import ensure_lakefs_binary
+
+    print(ensure_lakefs_binary(settings.cache_dir, settings.lakefs_binary))
+    return 0
+
+
+def start_embedded_lakefs(settings: Settings, port: int | None = None):
+    from mlops_assets.lakefs_server import ensure_lakefs_binary
+
+    server = _embedded(settings)
+    running = server.info()
+    if running is not None:
+        return running
+    server.binary = ensure_lakefs_binary(settings.cache_dir, settings.lakefs_binary)
+    return server.start(port=port)
+
+
+def cmd_lakefs_up(settings: Settings, args: argparse.Namespace) -> int:
+    server = _embedded(settings)
+    info = start_embedded_lakefs(settings, args.port)
+    print(f"lakeFS is running at {info.endpoint} (pid {info.pid}, data in {info.state_dir})")
+    print(f"  connection settings: {server.env_path}")
+    print(f"  lakectl:             lakectl --config {server.lakectl_config_path} repo list")
+    print('  in a shell:          eval "$(mlops-assets lakefs env)"')
+    return 0
+
+
+def cmd_lakefs_down(settings: Settings, _args: argparse.Namespace) -> int:
+    stopped = _embedded(settings).stop()
+    print("lakeFS stopped" if stopped else "lakeFS was not running")
+    return 0
+
+
+def cmd_lakefs_status(settings: Settings, _args: argparse.Namespace) -> int:
+    status = _embedded(settings).status()
+    where = f" at {status.endpoint}" if status.endpoint else ""
+    pid = f" (pid {status.pid})" if status.pid else ""
+    print(f"lakeFS {status.detail}{where}{pid}; data in {status.state_dir}")
+    return 0 if status.running else 3
+
+
+def cmd_lakefs_env(settings: Settings, _args: argparse.Namespace) -> int:
+    info = _embedded(settings).info()
+    if info is None:
+        print("lakeFS is not running: start it with `mlops-assets lakefs up`", file=sys.stderr)
+        return 3
+    for key, value in info.client_env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def platform_env(settings: Settings) -> dict[str, str]:
+    """The environment for Dagster processes: lakeFS connection, DAGSTER_HOME, repository."""
+    if settings.external_lakefs is not None:
+        connection = settings.external_lakefs
+    else:
+        connection = start_embedded_lakefs(settings).client_env()
+    ensure_dagster_home(settings.dagster_home)
+    return {
+        **os.environ,
+        **connection,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MLOPS_ASSETS_REPOSITORY": settings.repository,
+        "MLOPS_ASSETS_HOME": str(settings.home),
+    }
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    env = platform_env(settings)
+    print(f"lakeFS: {env['LAKECTL_SERVER_ENDPOINT_URL']}  repository: {settings.repository}")
+    print(f"DAGSTER_HOME: {settings.dagster_home}")
+    print(
+        f"Running `dagster job execute -m mlops_assets.definitions -j {args.job}` ...", flush=True
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "mlops_assets.definitions",
+        "-j",
+        args.job,
+    ]
+    result = subprocess.run(command, env=env, check=False)
+    from mlops_assets.run_summary import summarize_latest_run
+
+    print(summarize_latest_run(settings.dagster_home, args.job, env, settings))
+    return result.returncode
+
+
+def cmd_ui(settings: Settings, args: argparse.Namespace) -> int:
+    env = platform_env(settings)
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    print(
+        f"Dagster UI on http://{args.host}:{args.port} (lakeFS at "
+        f"{env['LAKECTL_SERVER_ENDPOINT_URL']}); Ctrl-C stops it.",
+        flush=True,
+    )
+    return subprocess.run(command, env=env, check=False).returncode
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-assets",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lakefs = sub.add_parser("lakefs", help="the embedded lakeFS server").add_subparsers(
+        dest="action", required=True
+    )
+    lakefs.add_parser("build", help="find or build the lakeFS binary").set_defaults(
+        fn=cmd_lakefs_build
+    )
+    up = lakefs.add_parser("up", help="start lakeFS (no-op when running)")
+    up.add_argument("--port", type=int, default=None, help="default: previous port or a free one")
+    up.set_defaults(fn=cmd_lakefs_up)
+    lakefs.add_parser("down", help="stop lakeFS").set_defaults(fn=cmd_lakefs_down)
+    lakefs.add_parser("status", help="is lakeFS running").set_defaults(fn=cmd_lakefs_status)
+    lakefs.add_parser("env", help="print export lines for the connection").set_defaults(
+        fn=cmd_lakefs_env
+    )
+
+    demo = sub.add_parser("demo", help="run the main job end to end and summarize it")
+    demo.add_argument("--job", default=MAIN_JOB)
+    demo.set_defaults(fn=cmd_demo)
+
+    ui = sub.add_parser("ui", help="start lakeFS and the Dagster UI")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(fn=cmd_ui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mlops_assets.lakefs_server import LakeFSBinaryError, LakeFSServerError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(Settings.from_env(), args)
+    except (LakeFSBinaryError, LakeFSServerError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

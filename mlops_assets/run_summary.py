@@ -1,0 +1,66 @@
+"""A short human summary of a finished run, read back from the Dagster instance."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_assets.settings import Settings
+
+
+def summarize_latest_run(
+    dagster_home: Path, job_name: str, env: Mapping[str, str], settings: Settings
+) -> str:
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)
+    if not runs:
+        return f"No run of {job_name} was recorded in {dagster_home}."
+    run = runs[0]
+    lines = ["", "=" * 78, f"Run {run.run_id} of {job_name}: {run.status.value}"]
+
+    materializations = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000
+    ).records
+    for record in materializations:
+        mat = record.event_log_entry.asset_materialization
+        if mat is None:
+            continue
+        meta = mat.metadata
+        partition = f" [{mat.partition}]" if mat.partition else ""
+        lines.append(f"- {mat.asset_key.to_user_string()}{partition}")
+        if "summary" in meta:
+            lines.append(f"    {_plain(meta['summary'].value)}")
+        if "lakefs_uri" in meta:
+            lines.append(f"    data: {meta['lakefs_uri'].value}")
+
+    checks = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
+    ).records
+    failed = []
+    for record in checks:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not evaluation.passed:
+            failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    lines.append(
+        f"Checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else "")
+    )
+
+    endpoint = env.get("LAKECTL_SERVER_ENDPOINT_URL", "")
+    lines += [
+        "Where to look:",
+        f"  lakeFS:  {endpoint}  (repository {settings.repository}; "
+        f"lakectl --config {settings.lakefs_state_dir / 'lakectl.yaml'} log "
+        f"lakefs://{settings.repository}/main)",
+        f"  Dagster: mlops-assets ui  ->  http://127.0.0.1:3000/runs/{run.run_id}",
+        "=" * 78,
+    ]
+    return "\n".join(lines)
+
+
+def _plain(markdown: str) -> str:
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", markdown)  # drop embedded images
+    return " ".join(text.replace("`", "").replace("**", "").split())[:300]
