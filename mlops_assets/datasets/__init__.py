@@ -1,0 +1,1 @@
+"""Bundled datasets: one <name>.yaml spec each, plus <name>.py for custom prepare/feature code."""
