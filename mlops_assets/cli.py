@@ -95,26 +95,22 @@ def platform_env(settings: Settings) -> dict[str, str]:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    env = platform_env(settings)
-    print(f"lakeFS: {env['LAKECTL_SERVER_ENDPOINT_URL']}  repository: {settings.repository}")
-    print(f"DAGSTER_HOME: {settings.dagster_home}")
-    print(
-        f"Running `dagster job execute -m mlops_assets.definitions -j {args.job}` ...", flush=True
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "mlops_assets.definitions",
-        "-j",
-        args.job,
-    ]
-    result = subprocess.run(command, env=env, check=False)
+    import json
+
+    from mlops_assets.partitions import range_tags
     from mlops_assets.run_summary import summarize_latest_run
 
+    env = platform_env(settings)
+    env["MLOPS_ASSETS_DATASET"] = args.dataset
+    print(f"lakeFS: {env['LAKECTL_SERVER_ENDPOINT_URL']}  repository: {settings.repository}")
+    print(f"DAGSTER_HOME: {settings.dagster_home}")
+    command = [sys.executable, "-m", "dagster", "job", "execute"]
+    command += ["-m", "mlops_assets.definitions", "-j", args.job]
+    if args.job != "hello_job":
+        command += ["--tags", json.dumps(range_tags(args.start, args.end))]
+    print(f"Running {args.job} on {args.dataset} batches {args.start}..{args.end}:", flush=True)
+    print("  " + " ".join(command[2:]), flush=True)
+    result = subprocess.run(command, env=env, check=False)
     print(summarize_latest_run(settings.dagster_home, args.job, env, settings))
     return result.returncode
 
@@ -166,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the main job end to end and summarize it")
     demo.add_argument("--job", default=MAIN_JOB)
+    demo.add_argument("--dataset", default="nycflights13", help="bundled spec name or YAML path")
+    demo.add_argument("--start", default="2013-10-01", help="first batch (partition key)")
+    demo.add_argument("--end", default="2013-11-30", help="last batch (inclusive)")
     demo.set_defaults(fn=cmd_demo)
 
     ui = sub.add_parser("ui", help="start lakeFS and the Dagster UI")

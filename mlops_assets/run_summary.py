@@ -24,13 +24,23 @@ def summarize_latest_run(
     materializations = instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1000
     ).records
+    # A single-run range materializes every partition with the same metadata: one line each.
+    by_asset: dict[str, list] = {}
     for record in materializations:
         mat = record.event_log_entry.asset_materialization
-        if mat is None:
-            continue
-        meta = mat.metadata
-        partition = f" [{mat.partition}]" if mat.partition else ""
-        lines.append(f"- {mat.asset_key.to_user_string()}{partition}")
+        if mat is not None:
+            by_asset.setdefault(mat.asset_key.to_user_string(), []).append(mat)
+    for key, mats in by_asset.items():
+        partitions = sorted(m.partition for m in mats if m.partition)
+        span = ""
+        if partitions:
+            span = (
+                f" [{partitions[0]}]"
+                if len(partitions) == 1
+                else (f" [{partitions[0]}..{partitions[-1]}, {len(partitions)} partitions]")
+            )
+        meta = mats[-1].metadata
+        lines.append(f"- {key}{span}")
         if "summary" in meta:
             lines.append(f"    {_plain(meta['summary'].value)}")
         if "lakefs_uri" in meta:

@@ -4,6 +4,7 @@ Write: each Dagster run writes on its own branch ``run-<run id>``, created from 
 Audit: blocking asset checks read what the run wrote from that branch.
 Publish: an asset downstream of the checks merges the branch into main; Dagster skips it when a
 blocking check failed, so failed data stays quarantined on its branch and main never sees it.
+Assets whose audit is computed in their own body (``check_specs``) publish only when it passed.
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ def commit_run_branch(
 
 
 def publish_run_branch(
-    context: dg.AssetExecutionContext, lakefs: LakeFSResource, message: str, **extra: Any
+    context: dg.AssetExecutionContext,
+    lakefs: LakeFSResource,
+    message: str,
+    delete_branch: bool = False,
+    **extra: Any,
 ) -> MergeResult:
-    """Merge this run's branch into main (the audit passed) and drop the branch."""
+    """Merge this run's branch into main (its audit passed). A run may publish several times
+    (batches, then features, then a model), so the branch is kept by default: merged run
+    branches are the audit trail, and a failed run's branch is its quarantine."""
     branch = run_branch_name(context.run.run_id)
     result = lakefs.merge(branch, message=message, metadata=commit_metadata(context, **extra))
-    lakefs.delete_branch(branch)
+    if delete_branch:
+        lakefs.delete_branch(branch)
     return result
 
 

@@ -65,7 +65,7 @@ def hello_published(
     context: dg.AssetExecutionContext, lakefs: LakeFSResource
 ) -> dg.MaterializeResult:
     """Publish: merge the audited run branch into main."""
-    result = publish_run_branch(context, lakefs, "hello: publish greetings")
+    result = publish_run_branch(context, lakefs, "hello: publish greetings", delete_branch=True)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(result.commit_id),
         metadata={

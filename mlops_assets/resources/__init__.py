@@ -11,6 +11,7 @@ from mlops_assets.resources.lakefs import (
     LakeFSNotFoundError,
     LakeFSResource,
 )
+from mlops_assets.resources.landing import LandingResource
 from mlops_assets.settings import DEFAULT_REPOSITORY
 
 
@@ -30,10 +31,20 @@ def lakefs_resource_from_env(environ: Mapping[str, str] = os.environ) -> LakeFSR
     )
 
 
+def landing_resource_from_env(environ: Mapping[str, str] = os.environ) -> LandingResource:
+    """New batch files arrive in MLOPS_ASSETS_LANDING_DIR (default $MLOPS_ASSETS_HOME/landing)."""
+    home = environ.get("MLOPS_ASSETS_HOME") or os.path.expanduser("~/.local/share/mlops-assets")
+    return LandingResource(
+        path=environ.get("MLOPS_ASSETS_LANDING_DIR") or os.path.join(home, "landing")
+    )
+
+
 __all__ = [
     "LakeFSConflictError",
     "LakeFSError",
     "LakeFSNotFoundError",
     "LakeFSResource",
+    "LandingResource",
     "lakefs_resource_from_env",
+    "landing_resource_from_env",
 ]

@@ -1,0 +1,121 @@
+"""Batch scoring with the current model; every row names its model version and data commit."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from mlops_assets import layout
+from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.model_store import load_version, read_pointer
+from mlops_assets.resources.lakefs import LakeFSResource
+from mlops_assets.wap import (
+    commit_run_branch,
+    ensure_run_branch,
+    frame_metadata,
+    publish_run_branch,
+)
+
+
+def build_predictions_asset(
+    spec: DatasetSpec,
+    partitions_def: dg.PartitionsDefinition,
+    features: dg.AssetsDefinition,
+    evaluation: dg.AssetsDefinition,
+) -> dg.AssetsDefinition:
+    ds = spec.name
+    id_columns = list(
+        dict.fromkeys([*spec.keys, *([spec.time_column] if spec.time_column else [])])
+    )
+
+    @dg.asset(
+        name="predictions",
+        group_name=ds,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[features, evaluation],
+        code_version="1",
+        kinds={"pytorch", "lakefs"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "predictions_complete",
+                asset="predictions",
+                blocking=True,
+                description="one finite score per feature row",
+            )
+        ],
+        description="Scores of each batch by the `current` model (the last one that passed "
+        "evaluation), with model version and data commit on every row.",
+    )
+    def predictions(
+        context: dg.AssetExecutionContext, lakefs: LakeFSResource
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.model import predict
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        pointer = read_pointer(lakefs, branch, ds, "current")
+        if pointer is None:
+            raise dg.Failure(
+                f"no model of {ds} has passed evaluation yet: run train_job (or main_job) first"
+            )
+        version = pointer["version"]
+        trained, _record = load_version(lakefs, branch, ds, version)
+        data_commit = lakefs.resolve(branch)
+        expected, written, bad_scores = 0, 0, 0
+        frame = None
+        for key in context.partition_keys:
+            feats = lakefs.get_frame(data_commit, layout.features(ds, key))
+            scores = predict(trained, feats)
+            frame = feats.select(id_columns).with_columns(
+                pl.Series("score", scores, dtype=pl.Float64),
+                pl.lit(version).alias("model_version"),
+                pl.lit(data_commit).alias("data_commit"),
+            )
+            if spec.target.task == "binary":
+                frame = frame.with_columns((pl.col("score") >= 0.5).cast(pl.Int8).alias("label"))
+            lakefs.put_frame(branch, layout.predictions(ds, key), frame)
+            expected += feats.height
+            written += frame.height
+            bad_scores += int((~np.isfinite(scores)).sum())
+            if spec.target.task == "binary":
+                bad_scores += int(((scores < 0) | (scores > 1)).sum())
+        keys = context.partition_keys
+        commit_id = commit_run_branch(
+            context,
+            lakefs,
+            branch,
+            f"{ds}: predictions {keys[0]}..{keys[-1]} by {version}",
+            model_version=version,
+        )
+        passed = written == expected and bad_scores == 0
+        published = (
+            publish_run_branch(context, lakefs, f"{ds}: publish predictions", model_version=version)
+            if passed
+            else None
+        )
+        summary = f"Scored {written} rows of {len(keys)} batch(es) with `{version}`; " + (
+            f"published at `{published.commit_id[:12]}`"
+            if published
+            else "**not published** (audit failed)"
+        )
+        meta = frame_metadata(
+            lakefs, branch, commit_id, layout.predictions(ds, keys[-1]), frame, summary
+        )
+        meta["dagster/row_count"] = written
+        meta["model_version"] = version
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(commit_id),
+            metadata=meta,
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="predictions_complete",
+                    passed=passed,
+                    metadata={
+                        "feature_rows": expected,
+                        "prediction_rows": written,
+                        "invalid_scores": bad_scores,
+                    },
+                )
+            ],
+        )
+
+    return predictions

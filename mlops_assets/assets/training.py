@@ -1,0 +1,312 @@
+"""Training and evaluation: a model version per run, published only past the quality bar."""
+
+import hashlib
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from mlops_assets import layout
+from mlops_assets.core.features import TARGET, feature_code_version, feature_columns
+from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.model_store import (
+    library_versions,
+    load_version,
+    read_pointer,
+    save_version,
+    write_pointer,
+)
+from mlops_assets.resources.lakefs import LakeFSResource
+from mlops_assets.wap import commit_run_branch, ensure_run_branch, publish_run_branch
+
+
+class TrainingConfig(dg.Config):
+    """Which batches to train on and the model's hyperparameters (all in the model record)."""
+
+    train_days: int = Field(
+        default=60, description="batches used for training (and its time-ordered validation split)"
+    )
+    eval_days: int = Field(default=14, description="the latest batches, held out for evaluation")
+    hidden_sizes: list[int] = Field(default_factory=lambda: [64, 32])
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    batch_size: int = 256
+    max_epochs: int = 30
+    patience: int = 4
+    val_fraction: float = 0.2
+    seed: int = 0
+
+
+class EvaluationConfig(dg.Config):
+    min_auc: float = Field(default=0.55, description="quality bar for binary targets")
+    min_r2: float = Field(default=0.0, description="quality bar for regression targets")
+    n_bootstrap: int = Field(default=200, description="bootstrap draws for the CIs")
+
+
+def rows_digest(frame: pl.DataFrame) -> str:
+    """A content hash of exactly the rows trained on (order-sensitive; same polars version)."""
+    return hashlib.sha256(frame.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+
+
+def split_batches(keys: list[str], train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
+    """(training batches, evaluation batches): evaluation is the latest `eval_days`."""
+    if len(keys) < 2:
+        raise dg.Failure(f"need at least 2 featured batches to train and evaluate, found {keys}")
+    eval_days = max(1, min(eval_days, len(keys) // 3 or 1))
+    train_keys = keys[:-eval_days][-train_days:]
+    return train_keys, keys[-eval_days:]
+
+
+def read_features(lakefs: LakeFSResource, ref: str, ds: str, keys: list[str]) -> pl.DataFrame:
+    return pl.concat(
+        [lakefs.get_frame(ref, layout.features(ds, k)) for k in keys], how="vertical_relaxed"
+    )
+
+
+def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> list:
+    ds = spec.name
+    numeric, categorical = feature_columns(spec)
+
+    @dg.asset(
+        name="model",
+        group_name=ds,
+        deps=[features],
+        code_version="1",
+        kinds={"pytorch", "lakefs"},
+        description=f"A tabular MLP (embeddings + MLP) trained on {ds} features read at one "
+        "lakeFS commit; weights (safetensors) and a JSON record (the experiment log).",
+    )
+    def model(
+        context: dg.AssetExecutionContext, config: TrainingConfig, lakefs: LakeFSResource
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.model import TrainConfig, train_model
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        data_commit = lakefs.resolve(branch)  # read by commit id: the exact version trained on
+        available = layout.keys_in(lakefs.list_objects(data_commit, layout.features_prefix(ds)))
+        train_keys, eval_keys = split_batches(available, config.train_days, config.eval_days)
+        frame = read_features(lakefs, data_commit, ds, train_keys).filter(
+            pl.col(TARGET).is_not_null()
+        )
+        if frame.height == 0:
+            raise dg.Failure(f"no labelled rows in batches {train_keys[0]}..{train_keys[-1]}")
+        hyper = TrainConfig(
+            hidden_sizes=tuple(config.hidden_sizes),
+            dropout=config.dropout,
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            batch_size=config.batch_size,
+            max_epochs=config.max_epochs,
+            patience=config.patience,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+        )
+        context.log.info(
+            f"Training on {frame.height} rows ({train_keys[0]}..{train_keys[-1]}) "
+            f"at lakeFS commit {data_commit[:12]}"
+        )
+        trained = train_model(
+            frame,
+            numeric=numeric,
+            categorical=categorical,
+            target=TARGET,
+            task=spec.target.task,
+            time_column=spec.time_column or TARGET,
+            config=hyper,
+            progress=context.log.info,
+        )
+        version = f"{ds}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
+        record = save_version(
+            lakefs,
+            branch,
+            ds,
+            version,
+            trained,
+            {
+                "version": version,
+                "dataset": ds,
+                "task": spec.target.task,
+                "data_commit": data_commit,
+                "repository": lakefs.repository,
+                "train_batches": train_keys,
+                "eval_batches": eval_keys,
+                "training_rows": frame.height,
+                "training_rows_sha256": rows_digest(frame),
+                "feature_code_version": feature_code_version(spec),
+                "numeric_features": numeric,
+                "categorical_features": categorical,
+                "hyperparameters": asdict(hyper),
+                "seed": config.seed,
+                "history": trained.history,
+                "library_versions": library_versions(),
+                "dagster_run_id": context.run.run_id,
+                "created_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        write_pointer(lakefs, branch, ds, "candidate", {"version": version})
+        commit_id = commit_run_branch(
+            context,
+            lakefs,
+            branch,
+            f"{ds}: train model {version}",
+            model_version=version,
+            data_commit=data_commit,
+        )
+        best = trained.history.get("best_val_loss")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(commit_id),
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, layout.model_dir(ds, version)),
+                "data_commit": data_commit,
+                "weights_sha256": record["weights_sha256"],
+                "dagster/row_count": frame.height,
+                "hyperparameters": dg.MetadataValue.json(asdict(hyper)),
+                "record": dg.MetadataValue.json(_small(record)),
+                "summary": dg.MetadataValue.md(
+                    f"Model `{version}` trained on {frame.height} rows of "
+                    f"{len(train_keys)} batches ({train_keys[0]}..{train_keys[-1]}) at data "
+                    f"commit `{data_commit[:12]}`; best epoch {trained.history.get('best_epoch')}"
+                    + (f", val loss {best:.4f}" if isinstance(best, float) else "")
+                ),
+            },
+        )
+
+    @dg.asset(
+        name="evaluation",
+        group_name=ds,
+        deps=[model],
+        code_version="1",
+        kinds={"lakefs"},
+        check_specs=[dg.AssetCheckSpec("meets_quality_bar", asset="evaluation", blocking=True)],
+        description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
+        "calibration. Passing the quality bar publishes the model and makes it `current`.",
+    )
+    def evaluation(
+        context: dg.AssetExecutionContext, config: EvaluationConfig, lakefs: LakeFSResource
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.metrics import evaluate
+        from mlops_assets.core.model import predict
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        pointer = read_pointer(lakefs, branch, ds, "candidate")
+        if pointer is None:
+            raise dg.Failure("no trained model found: materialize `model` first")
+        version = pointer["version"]
+        trained, record = load_version(lakefs, branch, ds, version)
+        frame = read_features(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
+            pl.col(TARGET).is_not_null()
+        )
+        scores = predict(trained, frame)
+        metrics = evaluate(
+            frame.get_column(TARGET).to_numpy(),
+            scores,
+            spec.target.task,
+            n_bootstrap=config.n_bootstrap,
+            seed=0,
+        )
+        if spec.target.task == "binary":
+            headline, value, bar = "auc", (metrics["auc"] or {}).get("value"), config.min_auc
+        else:
+            headline, value, bar = "r2", (metrics["r2"] or {}).get("value"), config.min_r2
+        passed = value is not None and value >= bar
+        evaluation_doc = {
+            "version": version,
+            "batches": record["eval_batches"],
+            "rows": frame.height,
+            "metrics": metrics,
+            "quality_bar": {headline: bar},
+            "passed": passed,
+        }
+        base = layout.model_dir(ds, version)
+        lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
+        if passed:
+            write_pointer(
+                lakefs,
+                branch,
+                ds,
+                "current",
+                {
+                    "version": version,
+                    "data_commit": record["data_commit"],
+                    headline: value,
+                },
+            )
+        commit_id = commit_run_branch(
+            context,
+            lakefs,
+            branch,
+            f"{ds}: evaluate {version}",
+            model_version=version,
+            passed=passed,
+        )
+        published = (
+            publish_run_branch(
+                context, lakefs, f"{ds}: publish model {version}", model_version=version
+            )
+            if passed
+            else None
+        )
+        table = metrics_table(metrics)
+        check = dg.AssetCheckResult(
+            check_name="meets_quality_bar",
+            passed=passed,
+            metadata={headline: value, "bar": bar, "model_version": version},
+            description=f"{headline} {value} vs bar {bar}",
+        )
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(commit_id),
+            check_results=[check],
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, base + "evaluation.json"),
+                "dagster/row_count": frame.height,
+                "metrics": dg.MetadataValue.md(table),
+                "calibration": dg.MetadataValue.json(metrics.get("calibration", {})),
+                "summary": dg.MetadataValue.md(
+                    f"`{version}` on {frame.height} held-out rows "
+                    f"({record['eval_batches'][0]}..{record['eval_batches'][-1]}): "
+                    + _headline(metrics, spec.target.task)
+                    + (
+                        f"; published as current at `{published.commit_id[:12]}`"
+                        if published
+                        else f"; **below the bar {bar}: not published**"
+                    )
+                ),
+            },
+        )
+
+    return [model, evaluation]
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def metrics_table(metrics: dict) -> str:
+    lines = ["| metric | value | 95% CI |", "|---|---|---|"]
+    for name, value in metrics.items():
+        if isinstance(value, dict) and "value" in value:
+            v, lo, hi = value["value"], value.get("ci_low"), value.get("ci_high")
+            lines.append(f"| {name} | {_fmt(v)} | [{_fmt(lo)}, {_fmt(hi)}] |")
+    return "\n".join(lines)
+
+
+def _headline(metrics: dict, task: str) -> str:
+    names = ["auc", "log_loss", "accuracy", "f1"] if task == "binary" else ["rmse", "mae", "r2"]
+    parts = []
+    for name in names:
+        m = metrics.get(name) or {}
+        if m.get("value") is not None:
+            parts.append(f"{name} {m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]")
+    return ", ".join(parts)
+
+
+def _small(record: dict) -> dict:
+    """The record without bulky per-epoch history, for the UI."""
+    return {k: v for k, v in record.items() if k != "history"}

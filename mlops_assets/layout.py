@@ -1,0 +1,47 @@
+"""Where each kind of data lives in the lakeFS repository (one place, so paths never drift).
+
+datasets/<ds>/raw/date=<key>/batch.parquet          landed batches (published = validated)
+datasets/<ds>/features/date=<key>/features.parquet  the model table, one file per batch
+datasets/<ds>/predictions/date=<key>/predictions.parquet
+models/<ds>/<version>/weights.safetensors | model.json | record.json | evaluation.json
+models/<ds>/candidate.json                          the latest trained model
+models/<ds>/current.json                            the model that passed evaluation (scoring)
+"""
+
+import re
+
+_KEY = re.compile(r"date=([^/]+)/")
+
+
+def raw_prefix(dataset: str) -> str:
+    return f"datasets/{dataset}/raw/"
+
+
+def raw_batch(dataset: str, key: str) -> str:
+    return f"{raw_prefix(dataset)}date={key}/batch.parquet"
+
+
+def features_prefix(dataset: str) -> str:
+    return f"datasets/{dataset}/features/"
+
+
+def features(dataset: str, key: str) -> str:
+    return f"{features_prefix(dataset)}date={key}/features.parquet"
+
+
+def predictions(dataset: str, key: str) -> str:
+    return f"datasets/{dataset}/predictions/date={key}/predictions.parquet"
+
+
+def model_dir(dataset: str, version: str) -> str:
+    return f"models/{dataset}/{version}/"
+
+
+def model_pointer(dataset: str, name: str) -> str:
+    """`candidate` (latest trained) or `current` (passed evaluation, used for scoring)."""
+    return f"models/{dataset}/{name}.json"
+
+
+def keys_in(paths: list[str]) -> list[str]:
+    """Partition keys of `date=<key>/` paths, sorted."""
+    return sorted({m.group(1) for p in paths if (m := _KEY.search(p))})

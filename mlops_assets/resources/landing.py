@@ -1,0 +1,25 @@
+"""The landing folder: where new batch files arrive before ingestion."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+BATCH_SUFFIXES = (".parquet", ".csv")
+
+
+class LandingResource(dg.ConfigurableResource):
+    """`<path>/<dataset>/<partition key>.parquet|.csv`; a batch without a file is extracted from
+    the dataset's bundled sources instead."""
+
+    path: str = Field(description="landing folder (MLOPS_ASSETS_LANDING_DIR)")
+
+    def dataset_dir(self, dataset: str) -> Path:
+        return Path(self.path).expanduser() / dataset
+
+    def batch_file(self, dataset: str, key: str) -> Path | None:
+        for suffix in BATCH_SUFFIXES:
+            candidate = self.dataset_dir(dataset) / f"{key}{suffix}"
+            if candidate.is_file():
+                return candidate
+        return None
