@@ -1,0 +1,139 @@
+"""The whole asset graph on the synthetic stream, through Dagster, against a real lakeFS."""
+
+import json
+import os
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from mlops_assets import layout
+from mlops_assets.assets.training import rows_digest
+from mlops_assets.core.features import TARGET
+from mlops_assets_tests.conftest import lakefs_env
+from mlops_assets_tests.pipeline_helpers import failure_messages, pipeline_definitions, run_job
+
+pytestmark = pytest.mark.lakefs
+
+DS = "synthetic"
+
+
+@pytest.fixture
+def defs(lakefs, tmp_path):
+    return pipeline_definitions(lakefs, tmp_path / "landing")
+
+
+def test_end_to_end_ingest_features_train_evaluate_score(lakefs, defs):
+    result = run_job(defs, "main_job", "2024-01-01", "2024-01-10")
+    assert result.success
+
+    # main holds exactly the published batches.
+    published = layout.keys_in(lakefs.list_objects("main", layout.raw_prefix(DS)))
+    assert published == [f"2024-01-{d:02d}" for d in range(1, 11)]
+    assert layout.keys_in(lakefs.list_objects("main", layout.features_prefix(DS))) == published
+
+    # The model record's data commit resolves to exactly the rows trained on.
+    current = lakefs.get_json("main", layout.model_pointer(DS, "current"))
+    record = lakefs.get_json("main", layout.model_dir(DS, current["version"]) + "record.json")
+    assert lakefs.resolve(record["data_commit"]) == record["data_commit"]
+    trained_on = pl.concat(
+        [
+            lakefs.get_frame(record["data_commit"], layout.features(DS, k))
+            for k in record["train_batches"]
+        ]
+    ).filter(pl.col(TARGET).is_not_null())
+    assert trained_on.height == record["training_rows"]
+    assert rows_digest(trained_on) == record["training_rows_sha256"]
+    assert record["library_versions"]["torch"] and record["feature_code_version"]
+    assert set(record["eval_batches"]).isdisjoint(record["train_batches"])
+    assert max(record["train_batches"]) < min(record["eval_batches"])  # evaluated on later data
+
+    evaluation = lakefs.get_json(
+        "main", layout.model_dir(DS, current["version"]) + "evaluation.json"
+    )
+    auc = evaluation["metrics"]["auc"]
+    assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and evaluation["passed"]
+
+    # Every prediction row names its model version and data commit; one row per feature row.
+    preds = lakefs.get_frame("main", layout.predictions(DS, "2024-01-10"))
+    feats = lakefs.get_frame("main", layout.features(DS, "2024-01-10"))
+    assert preds.height == feats.height
+    assert preds.get_column("model_version").unique().to_list() == [current["version"]]
+    data_commit = preds.get_column("data_commit").unique().to_list()
+    assert len(data_commit) == 1 and lakefs.exists(
+        data_commit[0], layout.features(DS, "2024-01-10")
+    )
+
+    # Each lakeFS-backed materialization carries its commit id as the Dagster data version.
+    mat = result.asset_materializations_for_node("features")[0]
+    assert mat.tags["dagster/data_version"] == mat.metadata["lakefs_commit"].value
+
+
+def test_rerunning_a_batch_is_idempotent(lakefs, defs):
+    assert run_job(defs, "ingest_job", "2024-01-03").success
+    head = lakefs.resolve("main")
+    first = lakefs.get_bytes("main", layout.raw_batch(DS, "2024-01-03"))
+    again = run_job(defs, "ingest_job", "2024-01-03")
+    assert again.success
+    mat = again.asset_materializations_for_node("validated_batch")[0]
+    assert mat.metadata["merged"].value is False  # nothing new: no duplicate rows, no new commit
+    assert lakefs.resolve("main") == head
+    assert lakefs.get_bytes("main", layout.raw_batch(DS, "2024-01-03")) == first
+    assert pl.read_parquet(first).height == 500
+
+
+def test_same_inputs_and_seed_give_identical_weights(lakefs, defs):
+    assert run_job(defs, "ingest_job", "2024-01-01", "2024-01-08").success
+    assert run_job(defs, "features_job", "2024-01-01", "2024-01-08").success
+    hashes = []
+    for _ in range(2):
+        result = run_job(defs, "train_job")
+        assert result.success
+        hashes.append(
+            result.asset_materializations_for_node("model")[0].metadata["weights_sha256"].value
+        )
+    assert hashes[0] == hashes[1]
+    different_seed = run_job(defs, "train_job", training={"seed": 1})
+    assert (
+        different_seed.asset_materializations_for_node("model")[0].metadata["weights_sha256"].value
+    ) != hashes[0]
+
+
+def test_scoring_without_an_evaluated_model_fails_clearly(lakefs, defs):
+    assert run_job(defs, "ingest_job", "2024-01-01").success
+    assert run_job(defs, "features_job", "2024-01-01").success
+    result = run_job(defs, "score_job", "2024-01-01")
+    assert not result.success
+    assert "no model of synthetic has passed evaluation" in failure_messages(result)
+
+
+def test_ingest_job_through_the_dagster_cli(lakefs, lakefs_server, dagster_home, tmp_path):
+    env = {
+        **os.environ,
+        **lakefs_env(lakefs, lakefs_server),
+        "DAGSTER_HOME": str(dagster_home),
+        "MLOPS_ASSETS_DATASET": DS,
+        "MLOPS_ASSETS_LANDING_DIR": str(tmp_path / "landing"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "mlops_assets.definitions",
+            "-j",
+            "ingest_job",
+            "--tags",
+            json.dumps({"dagster/partition": "2024-01-02"}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert layout.keys_in(lakefs.list_objects("main", layout.raw_prefix(DS))) == ["2024-01-02"]
