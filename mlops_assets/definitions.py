@@ -33,12 +33,13 @@ def build_pipeline(spec: DatasetSpec) -> dg.Definitions:
     partitions_def = batch_partitions(spec)
     raw_batch, validated_batch = build_ingest_assets(spec, partitions_def)
     features = build_features_asset(spec, partitions_def, validated_batch)
-    model, evaluation = build_training_assets(spec, features)
-    predictions = build_predictions_asset(spec, partitions_def, features, evaluation)
+    model, reference_summary, evaluation, champion = build_training_assets(spec, features)
+    predictions = build_predictions_asset(spec, partitions_def, features, champion)
     return dg.Definitions(
-        assets=[raw_batch, validated_batch, features, model, evaluation, predictions],
+        assets=[raw_batch, validated_batch, features, model, reference_summary, evaluation,
+                champion, predictions],
         asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
-        jobs=build_pipeline_jobs(spec.name),
+        jobs=build_pipeline_jobs(spec.name, with_monitoring=False),
     )
 
 

@@ -15,7 +15,15 @@ hello_job = dg.define_asset_job(
 )
 
 
-def build_pipeline_jobs(dataset: str) -> list:
+# The stages of the lifecycle, as asset names (one dataset per code location).
+INGEST = ["raw_batch", "validated_batch"]
+FEATURES = ["features"]
+TRAIN = ["model", "reference_summary", "evaluation", "champion"]
+SCORE = ["predictions"]
+MONITOR = ["drift_report"]
+
+
+def build_pipeline_jobs(dataset: str, with_monitoring: bool = True) -> list:
     def job(name: str, assets: list[str], description: str):  # -> an unresolved asset job
         return dg.define_asset_job(
             name,
@@ -24,23 +32,25 @@ def build_pipeline_jobs(dataset: str) -> list:
             executor_def=dg.in_process_executor,
         )
 
-    return [
-        job(
-            "ingest_job",
-            ["raw_batch", "validated_batch"],
-            f"Land {dataset} batches on a run branch, audit them, publish them to main.",
-        ),
-        job("features_job", ["features"], "(Re)build the feature table for batches."),
-        job(
-            "train_job",
-            ["model", "evaluation"],
-            "Train a model on published features and evaluate it on later batches.",
-        ),
-        job("score_job", ["predictions"], "Score batches with the current model."),
+    monitor = MONITOR if with_monitoring else []
+    jobs = [
+        job("ingest_job", INGEST,
+            f"Land {dataset} batches on a run branch, audit them, publish them to main."),
+        job("features_job", FEATURES, "(Re)build the feature table for batches."),
+        job("train_job", TRAIN,
+            "Train a challenger on published features, evaluate it on later batches, and "
+            "promote it only if it beats the champion."),
+        job("score_job", SCORE, "Score batches with the champion model."),
         # The job the README's first command runs: the platform's whole current capability.
-        job(
-            "main_job",
-            ["raw_batch", "validated_batch", "features", "model", "evaluation", "predictions"],
-            f"Everything on {dataset}: ingest, features, train, evaluate, score.",
-        ),
+        job("main_job", INGEST + FEATURES + TRAIN + SCORE + monitor,
+            f"Everything on {dataset}: ingest, features, train, evaluate, promote, score"
+            + (", drift reports." if monitor else ".")),
     ]
+    if monitor:
+        jobs += [
+            job("monitor_job", MONITOR, "Drift reports of batches against the champion."),
+            # What the landing sensor launches for newly arrived batches.
+            job("new_batch_job", INGEST + FEATURES + SCORE + MONITOR,
+                "A new batch end to end: ingest, features, score, drift report."),
+        ]
+    return jobs

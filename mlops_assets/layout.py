@@ -38,8 +38,8 @@ def model_dir(dataset: str, version: str) -> str:
 
 
 def model_pointer(dataset: str, name: str) -> str:
-    """`candidate` (latest trained) or `current` (passed evaluation, used for scoring)."""
-    return f"models/{dataset}/{name}.json"
+    """An alias: `candidate` (latest trained), `champion` (scores new batches), or any other."""
+    return f"models/{dataset}/aliases/{name}.json"
 
 
 def keys_in(paths: list[str]) -> list[str]:

@@ -34,8 +34,8 @@ def test_end_to_end_ingest_features_train_evaluate_score(lakefs, defs):
     assert layout.keys_in(lakefs.list_objects("main", layout.features_prefix(DS))) == published
 
     # The model record's data commit resolves to exactly the rows trained on.
-    current = lakefs.get_json("main", layout.model_pointer(DS, "current"))
-    record = lakefs.get_json("main", layout.model_dir(DS, current["version"]) + "record.json")
+    champion = lakefs.get_json("main", layout.model_pointer(DS, "champion"))
+    record = lakefs.get_json("main", layout.model_dir(DS, champion["version"]) + "record.json")
     assert lakefs.resolve(record["data_commit"]) == record["data_commit"]
     trained_on = pl.concat(
         [
@@ -50,7 +50,7 @@ def test_end_to_end_ingest_features_train_evaluate_score(lakefs, defs):
     assert max(record["train_batches"]) < min(record["eval_batches"])  # evaluated on later data
 
     evaluation = lakefs.get_json(
-        "main", layout.model_dir(DS, current["version"]) + "evaluation.json"
+        "main", layout.model_dir(DS, champion["version"]) + "evaluation.json"
     )
     auc = evaluation["metrics"]["auc"]
     assert auc["ci_low"] <= auc["value"] <= auc["ci_high"] and evaluation["passed"]
@@ -59,7 +59,7 @@ def test_end_to_end_ingest_features_train_evaluate_score(lakefs, defs):
     preds = lakefs.get_frame("main", layout.predictions(DS, "2024-01-10"))
     feats = lakefs.get_frame("main", layout.features(DS, "2024-01-10"))
     assert preds.height == feats.height
-    assert preds.get_column("model_version").unique().to_list() == [current["version"]]
+    assert preds.get_column("model_version").unique().to_list() == [champion["version"]]
     data_commit = preds.get_column("data_commit").unique().to_list()
     assert len(data_commit) == 1 and lakefs.exists(
         data_commit[0], layout.features(DS, "2024-01-10")
@@ -105,7 +105,7 @@ def test_scoring_without_an_evaluated_model_fails_clearly(lakefs, defs):
     assert run_job(defs, "features_job", "2024-01-01").success
     result = run_job(defs, "score_job", "2024-01-01")
     assert not result.success
-    assert "no model of synthetic has passed evaluation" in failure_messages(result)
+    assert "no champion model of synthetic yet" in failure_messages(result)
 
 
 def test_ingest_job_through_the_dagster_cli(lakefs, lakefs_server, dagster_home, tmp_path):

@@ -1,4 +1,4 @@
-"""Batch scoring with the current model; every row names its model version and data commit."""
+"""Batch scoring with the champion model; every row names its model version and data commit."""
 
 import dagster as dg
 import numpy as np
@@ -20,7 +20,7 @@ def build_predictions_asset(
     spec: DatasetSpec,
     partitions_def: dg.PartitionsDefinition,
     features: dg.AssetsDefinition,
-    evaluation: dg.AssetsDefinition,
+    champion: dg.AssetsDefinition,
 ) -> dg.AssetsDefinition:
     ds = spec.name
     id_columns = list(
@@ -32,7 +32,7 @@ def build_predictions_asset(
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[features, evaluation],
+        deps=[features, champion],
         code_version="1",
         kinds={"pytorch", "lakefs"},
         check_specs=[
@@ -43,8 +43,8 @@ def build_predictions_asset(
                 description="one finite score per feature row",
             )
         ],
-        description="Scores of each batch by the `current` model (the last one that passed "
-        "evaluation), with model version and data commit on every row.",
+        description="Scores of each batch by the `champion` model, with model version and data "
+        "commit on every row.",
     )
     def predictions(
         context: dg.AssetExecutionContext, lakefs: LakeFSResource
@@ -52,10 +52,10 @@ def build_predictions_asset(
         from mlops_assets.core.model import predict
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
-        pointer = read_pointer(lakefs, branch, ds, "current")
+        pointer = read_pointer(lakefs, branch, ds, "champion")
         if pointer is None:
             raise dg.Failure(
-                f"no model of {ds} has passed evaluation yet: run train_job (or main_job) first"
+                f"no champion model of {ds} yet: run train_job (or main_job) first"
             )
         version = pointer["version"]
         trained, _record = load_version(lakefs, branch, ds, version)

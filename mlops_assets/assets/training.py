@@ -1,4 +1,5 @@
-"""Training and evaluation: a model version per run, published only past the quality bar."""
+"""Training: a model version per run, its drift reference, its evaluation, and the guarded
+champion/challenger promotion that publishes it."""
 
 import hashlib
 from dataclasses import asdict
@@ -10,6 +11,7 @@ from pydantic import Field
 
 from mlops_assets import layout
 from mlops_assets.core.features import TARGET, feature_code_version, feature_columns
+from mlops_assets.core.promotion import PromotionDecision, PromotionPolicy, decide_promotion
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.model_store import (
     library_versions,
@@ -18,7 +20,7 @@ from mlops_assets.model_store import (
     save_version,
     write_pointer,
 )
-from mlops_assets.resources.lakefs import LakeFSResource
+from mlops_assets.resources.lakefs import LakeFSConflictError, LakeFSResource
 from mlops_assets.wap import commit_run_branch, ensure_run_branch, publish_run_branch
 
 
@@ -38,6 +40,19 @@ class TrainingConfig(dg.Config):
     patience: int = 4
     val_fraction: float = 0.2
     seed: int = 0
+
+
+class PromotionConfig(dg.Config):
+    min_improvement: float = Field(default=0.005, description="required gain in the metric")
+    alpha: float = Field(default=0.05, description="level of the paired one-sided test")
+    test: str = Field(default="delong", description="delong (AUC) or bootstrap")
+    n_bootstrap: int = 1000
+
+    def policy(self, spec: DatasetSpec) -> PromotionPolicy:
+        metric = "auc" if spec.target.task == "binary" else "rmse"
+        test = self.test if metric == "auc" else "bootstrap"
+        return PromotionPolicy(metric=metric, min_improvement=self.min_improvement,
+                               alpha=self.alpha, test=test, n_bootstrap=self.n_bootstrap)
 
 
 class EvaluationConfig(dg.Config):
@@ -64,6 +79,48 @@ def read_features(lakefs: LakeFSResource, ref: str, ds: str, keys: list[str]) ->
     return pl.concat(
         [lakefs.get_frame(ref, layout.features(ds, k)) for k in keys], how="vertical_relaxed"
     )
+
+
+SCORE = "score"
+
+
+def _candidate_version(lakefs: LakeFSResource, branch: str, ds: str) -> str:
+    pointer = read_pointer(lakefs, branch, ds, "candidate")
+    if pointer is None:
+        raise dg.Failure("no trained model on this run's branch: materialize `model` first")
+    return pointer["version"]
+
+
+def _quality_bar(spec: DatasetSpec, config: EvaluationConfig) -> tuple[str, float]:
+    return ("auc", config.min_auc) if spec.target.task == "binary" else ("r2", config.min_r2)
+
+
+def decide_against_champion(
+    lakefs: LakeFSResource, branch: str, spec: DatasetSpec, version: str, policy: PromotionPolicy
+) -> tuple[PromotionDecision, str | None]:
+    """Score the challenger and the champion (as on main now) on the challenger's evaluation
+    window, the most recent labelled batches, and decide. Returns the decision and the champion
+    version compared against."""
+    from mlops_assets.core.model import predict
+
+    ds = spec.name
+    challenger, record = load_version(lakefs, branch, ds, version)
+    frame = read_features(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
+        pl.col(TARGET).is_not_null()
+    )
+    y = frame.get_column(TARGET).to_numpy()
+    main_commit = lakefs.resolve(lakefs.default_branch)
+    pointer = read_pointer(lakefs, main_commit, ds, "champion")
+    champion_version = pointer["version"] if pointer else None
+    champion_scores = None
+    if champion_version is not None:
+        champion_model, _ = load_version(lakefs, main_commit, ds, champion_version)
+        champion_scores = predict(champion_model, frame)
+    decision = decide_promotion(
+        y, champion_scores, predict(challenger, frame), challenger_version=version,
+        champion_version=champion_version, policy=policy,
+    )
+    return decision, champion_version
 
 
 def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> list:
@@ -177,6 +234,47 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         )
 
     @dg.asset(
+        name="reference_summary",
+        group_name=ds,
+        deps=[model],
+        code_version="1",
+        kinds={"lakefs"},
+        description="What drift is measured against, computed once per trained model from its "
+        "training rows at their data commit: per-feature quantiles, category counts, a fixed "
+        "sample and kernel width for MMD, and the model's score distribution.",
+    )
+    def reference_summary(
+        context: dg.AssetExecutionContext, lakefs: LakeFSResource
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.drift import build_reference
+        from mlops_assets.core.model import predict
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        version = _candidate_version(lakefs, branch, ds)
+        trained, record = load_version(lakefs, branch, ds, version)
+        frame = read_features(lakefs, record["data_commit"], ds, record["train_batches"])
+        frame = frame.with_columns(pl.Series(SCORE, predict(trained, frame)))
+        reference = build_reference(frame, numeric, categorical, score_column=SCORE, seed=0)
+        path = layout.model_dir(ds, version) + "reference.json"
+        lakefs.put_json(branch, path, reference.to_dict())
+        commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: reference of {version}",
+                                      model_version=version)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(commit_id),
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, path),
+                "dagster/row_count": frame.height,
+                "summary": dg.MetadataValue.md(
+                    f"Reference of `{version}` from {frame.height} training rows at data commit "
+                    f"`{record['data_commit'][:12]}` ({len(numeric)} numeric, "
+                    f"{len(categorical)} categorical features, model scores)"
+                ),
+            },
+        )
+
+    @dg.asset(
         name="evaluation",
         group_name=ds,
         deps=[model],
@@ -184,7 +282,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         kinds={"lakefs"},
         check_specs=[dg.AssetCheckSpec("meets_quality_bar", asset="evaluation", blocking=True)],
         description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
-        "calibration. Passing the quality bar publishes the model and makes it `current`.",
+        "calibration. A model below the quality bar never reaches main.",
     )
     def evaluation(
         context: dg.AssetExecutionContext, config: EvaluationConfig, lakefs: LakeFSResource
@@ -193,95 +291,113 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         from mlops_assets.core.model import predict
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
-        pointer = read_pointer(lakefs, branch, ds, "candidate")
-        if pointer is None:
-            raise dg.Failure("no trained model found: materialize `model` first")
-        version = pointer["version"]
+        version = _candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
         frame = read_features(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
             pl.col(TARGET).is_not_null()
         )
         scores = predict(trained, frame)
-        metrics = evaluate(
-            frame.get_column(TARGET).to_numpy(),
-            scores,
-            spec.target.task,
-            n_bootstrap=config.n_bootstrap,
-            seed=0,
-        )
-        if spec.target.task == "binary":
-            headline, value, bar = "auc", (metrics["auc"] or {}).get("value"), config.min_auc
-        else:
-            headline, value, bar = "r2", (metrics["r2"] or {}).get("value"), config.min_r2
+        metrics = evaluate(frame.get_column(TARGET).to_numpy(), scores, spec.target.task,
+                           n_bootstrap=config.n_bootstrap, seed=0)
+        headline, bar = _quality_bar(spec, config)
+        value = (metrics.get(headline) or {}).get("value")
         passed = value is not None and value >= bar
-        evaluation_doc = {
-            "version": version,
-            "batches": record["eval_batches"],
-            "rows": frame.height,
-            "metrics": metrics,
-            "quality_bar": {headline: bar},
-            "passed": passed,
-        }
         base = layout.model_dir(ds, version)
-        lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
-        if passed:
-            write_pointer(
-                lakefs,
-                branch,
-                ds,
-                "current",
-                {
-                    "version": version,
-                    "data_commit": record["data_commit"],
-                    headline: value,
-                },
-            )
-        commit_id = commit_run_branch(
-            context,
-            lakefs,
-            branch,
-            f"{ds}: evaluate {version}",
-            model_version=version,
-            passed=passed,
-        )
-        published = (
-            publish_run_branch(
-                context, lakefs, f"{ds}: publish model {version}", model_version=version
-            )
-            if passed
-            else None
-        )
-        table = metrics_table(metrics)
-        check = dg.AssetCheckResult(
-            check_name="meets_quality_bar",
-            passed=passed,
-            metadata={headline: value, "bar": bar, "model_version": version},
-            description=f"{headline} {value} vs bar {bar}",
-        )
+        lakefs.put_json(branch, base + "evaluation.json", {
+            "version": version, "batches": record["eval_batches"], "rows": frame.height,
+            "metrics": metrics, "quality_bar": {headline: bar}, "passed": passed,
+        })
+        commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: evaluate {version}",
+                                      model_version=version, passed=passed)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(commit_id),
-            check_results=[check],
+            check_results=[dg.AssetCheckResult(
+                check_name="meets_quality_bar",
+                passed=passed,
+                metadata={headline: value, "bar": bar, "model_version": version},
+                description=f"{headline} {value} vs bar {bar}",
+            )],
             metadata={
                 "model_version": version,
                 "lakefs_commit": commit_id,
                 "lakefs_uri": lakefs.uri(commit_id, base + "evaluation.json"),
                 "dagster/row_count": frame.height,
-                "metrics": dg.MetadataValue.md(table),
+                "metrics": dg.MetadataValue.md(metrics_table(metrics)),
                 "calibration": dg.MetadataValue.json(metrics.get("calibration", {})),
                 "summary": dg.MetadataValue.md(
                     f"`{version}` on {frame.height} held-out rows "
                     f"({record['eval_batches'][0]}..{record['eval_batches'][-1]}): "
                     + _headline(metrics, spec.target.task)
-                    + (
-                        f"; published as current at `{published.commit_id[:12]}`"
-                        if published
-                        else f"; **below the bar {bar}: not published**"
-                    )
+                    + ("" if passed else f"; **below the bar {headline} >= {bar}**")
                 ),
             },
         )
 
-    return [model, evaluation]
+    @dg.asset(
+        name="champion",
+        group_name=ds,
+        deps=[evaluation, reference_summary],
+        code_version="1",
+        kinds={"lakefs"},
+        description="Champion/challenger: the new model replaces the champion only if it is "
+        "better on the same most recent labelled window by the configured margin, with a paired "
+        "test (DeLong for AUC). The model, its record, reference and the `champion` alias move "
+        "together in one lakeFS merge; the decision is recorded either way.",
+    )
+    def champion(
+        context: dg.AssetExecutionContext, config: PromotionConfig, lakefs: LakeFSResource
+    ) -> dg.MaterializeResult:
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        version = _candidate_version(lakefs, branch, ds)
+        decision, champion_at = decide_against_champion(
+            lakefs, branch, spec, version, config.policy(spec)
+        )
+        base = layout.model_dir(ds, version)
+        lakefs.put_json(branch, base + "decision.json", decision.to_dict())
+        if decision.promote:
+            write_pointer(lakefs, branch, ds, "champion", {
+                "version": version, "previous": decision.champion_version,
+                "decided_by_run": context.run.run_id, "reason": decision.reason,
+            })
+        commit_run_branch(context, lakefs, branch,
+                          f"{ds}: {'promote' if decision.promote else 'keep champion over'} "
+                          f"{version}", model_version=version, promoted=decision.promote)
+        # Only one promotion at a time: if the champion moved since we compared, we lost.
+        champion_now = read_pointer(lakefs, lakefs.default_branch, ds, "champion")
+        if decision.promote and (champion_now or {}).get("version") != champion_at:
+            raise dg.Failure(
+                f"champion changed to {champion_now.get('version')} while {version} was compared "
+                f"against {champion_at}: not promoting; retrain to compare with the new champion"
+            )
+        try:
+            merged = publish_run_branch(
+                context, lakefs,
+                f"{ds}: {'promote' if decision.promote else 'record rejected'} {version}",
+                model_version=version, promoted=decision.promote, reason=decision.reason,
+            )
+        except LakeFSConflictError as error:
+            raise dg.Failure(f"promotion of {version} lost a concurrent race and was aborted "
+                             f"cleanly (main unchanged): {error}") from None
+        if decision.promote:
+            lakefs.create_tag(f"champion-{version}", merged.commit_id, exist_ok=True)
+        verdict = "promoted to champion" if decision.promote else "rejected; champion kept"
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(merged.commit_id),
+            metadata={
+                "model_version": version,
+                "promoted": decision.promote,
+                "champion": version if decision.promote else (champion_at or ""),
+                "decision": dg.MetadataValue.json(decision.to_dict()),
+                "lakefs_commit": merged.commit_id,
+                "lakefs_uri": lakefs.uri(merged.commit_id, base + "decision.json"),
+                "summary": dg.MetadataValue.md(
+                    f"`{version}` {verdict}: {decision.reason}"
+                    + (f" (champion {champion_at})" if champion_at else "")
+                ),
+            },
+        )
+
+    return [model, reference_summary, evaluation, champion]
 
 
 def _fmt(x: float | None) -> str:

@@ -1,0 +1,47 @@
+"""Drift detection core: reference summaries, two engines behind one interface, reports.
+
+>>> ref = build_reference(train, numeric=["x"], categorical=["c"])   # JSON via ref.to_dict()
+>>> report = get_detector("native").detect(ref, batch, DriftConfig())
+>>> report.drifted, report.drifted_features(), to_markdown(report, ref, batch)
+
+torch, scipy, matplotlib and alibi_detect are imported inside the functions that use them, so
+importing this package stays cheap.
+"""
+
+from .reference import (
+    CategoricalReference,
+    NumericReference,
+    ReferenceSummary,
+    build_reference,
+    median_heuristic_sigma,
+)
+from .report import (
+    DriftConfig,
+    DriftDetector,
+    DriftReport,
+    FeatureDrift,
+    MultivariateDrift,
+    adjust_pvalues,
+    effect_size_plot_png,
+    get_detector,
+    histograms_png,
+    to_markdown,
+)
+
+__all__ = [
+    "CategoricalReference",
+    "DriftConfig",
+    "DriftDetector",
+    "DriftReport",
+    "FeatureDrift",
+    "MultivariateDrift",
+    "NumericReference",
+    "ReferenceSummary",
+    "adjust_pvalues",
+    "build_reference",
+    "effect_size_plot_png",
+    "get_detector",
+    "histograms_png",
+    "median_heuristic_sigma",
+    "to_markdown",
+]
