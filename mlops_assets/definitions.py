@@ -12,13 +12,16 @@ import dagster as dg
 from mlops_assets.assets import hello
 from mlops_assets.assets.features import build_features_asset
 from mlops_assets.assets.ingest import build_ingest_assets
+from mlops_assets.assets.monitoring import build_drift_report_asset
 from mlops_assets.assets.predictions import build_predictions_asset
 from mlops_assets.assets.training import build_training_assets
 from mlops_assets.checks.batch_checks import build_batch_checks
+from mlops_assets.core.retrain_policy import RetrainPolicy
 from mlops_assets.core.spec import DatasetSpec, load_spec
 from mlops_assets.jobs import build_pipeline_jobs, hello_job
 from mlops_assets.partitions import batch_partitions
 from mlops_assets.resources import lakefs_resource_from_env, landing_resource_from_env
+from mlops_assets.sensors.automation import AutomationSettings, build_sensors
 
 DEFAULT_DATASET = "nycflights13"
 
@@ -27,7 +30,28 @@ DEFAULT_DATASET = "nycflights13"
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
-def build_pipeline(spec: DatasetSpec) -> dg.Definitions:
+def automation_settings_from_env(environ=os.environ) -> AutomationSettings:
+    """Sensor settings (sensors take no run config, so they are set where the code loads)."""
+    defaults = AutomationSettings()
+    return AutomationSettings(
+        interval_seconds=int(environ.get("MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS",
+                                         defaults.interval_seconds)),
+        retrain_train_days=int(environ.get("MLOPS_ASSETS_RETRAIN_TRAIN_DAYS",
+                                           defaults.retrain_train_days)),
+        retrain_eval_days=int(environ.get("MLOPS_ASSETS_RETRAIN_EVAL_DAYS",
+                                          defaults.retrain_eval_days)),
+        policy=RetrainPolicy(
+            min_drifted_batches=int(environ.get("MLOPS_ASSETS_RETRAIN_MIN_DRIFTED_BATCHES",
+                                                defaults.policy.min_drifted_batches)),
+            cooldown_seconds=float(environ.get("MLOPS_ASSETS_RETRAIN_COOLDOWN_SECONDS",
+                                               defaults.policy.cooldown_seconds)),
+        ),
+    )
+
+
+def build_pipeline(
+    spec: DatasetSpec, automation: AutomationSettings | None = None
+) -> dg.Definitions:
     """The lifecycle graph of one dataset: raw -> validated -> features -> model -> evaluation
     -> predictions."""
     partitions_def = batch_partitions(spec)
@@ -35,15 +59,21 @@ def build_pipeline(spec: DatasetSpec) -> dg.Definitions:
     features = build_features_asset(spec, partitions_def, validated_batch)
     model, reference_summary, evaluation, champion = build_training_assets(spec, features)
     predictions = build_predictions_asset(spec, partitions_def, features, champion)
+    drift_report = build_drift_report_asset(spec, partitions_def, predictions, champion)
     return dg.Definitions(
         assets=[raw_batch, validated_batch, features, model, reference_summary, evaluation,
-                champion, predictions],
+                champion, predictions, drift_report],
         asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
-        jobs=build_pipeline_jobs(spec.name, with_monitoring=False),
+        jobs=build_pipeline_jobs(spec.name),
+        sensors=build_sensors(spec.name, partitions_def, automation or AutomationSettings()),
     )
 
 
-def build_definitions(spec: DatasetSpec, resources: dict | None = None) -> dg.Definitions:
+def build_definitions(
+    spec: DatasetSpec,
+    resources: dict | None = None,
+    automation: AutomationSettings | None = None,
+) -> dg.Definitions:
     hello_defs = dg.Definitions(
         assets=dg.load_assets_from_modules([hello]),
         asset_checks=dg.load_asset_checks_from_modules([hello]),
@@ -51,7 +81,7 @@ def build_definitions(spec: DatasetSpec, resources: dict | None = None) -> dg.De
     )
     return dg.Definitions.merge(
         hello_defs,
-        build_pipeline(spec),
+        build_pipeline(spec, automation),
         dg.Definitions(
             resources=resources
             or {"lakefs": lakefs_resource_from_env(), "landing": landing_resource_from_env()}
@@ -59,4 +89,7 @@ def build_definitions(spec: DatasetSpec, resources: dict | None = None) -> dg.De
     )
 
 
-defs = build_definitions(load_spec(os.environ.get("MLOPS_ASSETS_DATASET") or DEFAULT_DATASET))
+defs = build_definitions(
+    load_spec(os.environ.get("MLOPS_ASSETS_DATASET") or DEFAULT_DATASET),
+    automation=automation_settings_from_env(),
+)

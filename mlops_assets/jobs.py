@@ -23,7 +23,7 @@ SCORE = ["predictions"]
 MONITOR = ["drift_report"]
 
 
-def build_pipeline_jobs(dataset: str, with_monitoring: bool = True) -> list:
+def build_pipeline_jobs(dataset: str) -> list:
     def job(name: str, assets: list[str], description: str):  # -> an unresolved asset job
         return dg.define_asset_job(
             name,
@@ -32,8 +32,7 @@ def build_pipeline_jobs(dataset: str, with_monitoring: bool = True) -> list:
             executor_def=dg.in_process_executor,
         )
 
-    monitor = MONITOR if with_monitoring else []
-    jobs = [
+    return [
         job("ingest_job", INGEST,
             f"Land {dataset} batches on a run branch, audit them, publish them to main."),
         job("features_job", FEATURES, "(Re)build the feature table for batches."),
@@ -42,15 +41,11 @@ def build_pipeline_jobs(dataset: str, with_monitoring: bool = True) -> list:
             "promote it only if it beats the champion."),
         job("score_job", SCORE, "Score batches with the champion model."),
         # The job the README's first command runs: the platform's whole current capability.
-        job("main_job", INGEST + FEATURES + TRAIN + SCORE + monitor,
-            f"Everything on {dataset}: ingest, features, train, evaluate, promote, score"
-            + (", drift reports." if monitor else ".")),
+        job("main_job", INGEST + FEATURES + TRAIN + SCORE + MONITOR,
+            f"Everything on {dataset}: ingest, features, train, evaluate, promote, score, "
+            "drift reports."),
+        job("monitor_job", MONITOR, "Drift reports of batches against the champion."),
+        # What the landing sensor launches for newly arrived batches.
+        job("new_batch_job", INGEST + FEATURES + SCORE + MONITOR,
+            "A new batch end to end: ingest, features, score, drift report."),
     ]
-    if monitor:
-        jobs += [
-            job("monitor_job", MONITOR, "Drift reports of batches against the champion."),
-            # What the landing sensor launches for newly arrived batches.
-            job("new_batch_job", INGEST + FEATURES + SCORE + MONITOR,
-                "A new batch end to end: ingest, features, score, drift report."),
-        ]
-    return jobs

@@ -33,6 +33,10 @@ def predictions(dataset: str, key: str) -> str:
     return f"datasets/{dataset}/predictions/date={key}/predictions.parquet"
 
 
+def drift_report(dataset: str, key: str) -> str:
+    return f"datasets/{dataset}/drift/date={key}/report.json"
+
+
 def model_dir(dataset: str, version: str) -> str:
     return f"models/{dataset}/{version}/"
 

@@ -13,8 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mlops_assets.core.metrics import delong_auc_test, paired_bootstrap_compare
-
 
 @dataclass(frozen=True)
 class PromotionPolicy:
