@@ -55,6 +55,9 @@ def decide_promotion(
     champion_version: str | None,
     policy: PromotionPolicy,
 ) -> PromotionDecision:
+    # metrics pulls in scipy.stats (~1 s): imported here so loading the code location stays fast.
+    from mlops_assets.core.metrics import delong_auc_test, paired_bootstrap_compare
+
     n = len(y_true)
     if champion_scores is None or champion_version is None:
         return PromotionDecision(

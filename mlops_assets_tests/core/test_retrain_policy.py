@@ -15,7 +15,7 @@ def ev(record_id, passed, drifted=(), check="no_data_drift"):
 
 
 def test_passing_checks_request_nothing():
-    state, request, reason = decide_retrain(RetrainState(), [ev(1, True), ev(2, True)], 0, POLICY)
+    state, request, _ = decide_retrain(RetrainState(), [ev(1, True), ev(2, True)], 0, POLICY)
     assert request is None and state.seen == {"no_data_drift": 2} and state.streak == []
 
 
