@@ -146,7 +146,8 @@ def _new_evaluations(
     out = []
     for record in records:
         evaluation = record.evaluation
-        if record.id <= after_id or evaluation is None:
+        # The history also holds planned (not yet run) evaluations: skip them.
+        if record.id <= after_id or not isinstance(evaluation, dg.AssetCheckEvaluation):
             continue
         meta = {k: v.value for k, v in evaluation.metadata.items()}
         out.append(CheckEvaluation(
