@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops_assets.registry_cli import add_registry_commands
 from mlops_assets.settings import Settings, ensure_dagster_home
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -185,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", default=None, help="first batch (partition key)")
     demo.add_argument("--end", default=None, help="last batch (inclusive)")
     demo.set_defaults(fn=cmd_demo)
+
+    add_registry_commands(sub)
 
     ui = sub.add_parser("ui", help="start lakeFS and the Dagster UI")
     ui.add_argument("--host", default="127.0.0.1")

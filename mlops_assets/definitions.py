@@ -57,12 +57,14 @@ def build_pipeline(
     partitions_def = batch_partitions(spec)
     raw_batch, validated_batch = build_ingest_assets(spec, partitions_def)
     features = build_features_asset(spec, partitions_def, validated_batch)
-    model, reference_summary, evaluation, champion = build_training_assets(spec, features)
+    model, reference_summary, evaluation, model_card, champion = build_training_assets(
+        spec, features
+    )
     predictions = build_predictions_asset(spec, partitions_def, features, champion)
     drift_report = build_drift_report_asset(spec, partitions_def, predictions, champion)
     return dg.Definitions(
         assets=[raw_batch, validated_batch, features, model, reference_summary, evaluation,
-                champion, predictions, drift_report],
+                model_card, champion, predictions, drift_report],
         asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
         jobs=build_pipeline_jobs(spec.name),
         sensors=build_sensors(spec.name, partitions_def, automation or AutomationSettings()),

@@ -18,7 +18,7 @@ hello_job = dg.define_asset_job(
 # The stages of the lifecycle, as asset names (one dataset per code location).
 INGEST = ["raw_batch", "validated_batch"]
 FEATURES = ["features"]
-TRAIN = ["model", "reference_summary", "evaluation", "champion"]
+TRAIN = ["model", "reference_summary", "evaluation", "model_card", "champion"]
 SCORE = ["predictions"]
 MONITOR = ["drift_report"]
 

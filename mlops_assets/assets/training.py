@@ -10,6 +10,7 @@ import polars as pl
 from pydantic import Field
 
 from mlops_assets import layout
+from mlops_assets.assets.model_card import build_model_card_asset
 from mlops_assets.core.features import TARGET, feature_code_version, feature_columns
 from mlops_assets.core.promotion import PromotionDecision, PromotionPolicy, decide_promotion
 from mlops_assets.core.spec import DatasetSpec
@@ -19,6 +20,14 @@ from mlops_assets.model_store import (
     read_pointer,
     save_version,
     write_pointer,
+)
+from mlops_assets.registry import (
+    PromotionInFlightError,
+    alias_metadata,
+    headline,
+    registry_lock,
+    tag_version,
+    version_tag,
 )
 from mlops_assets.resources.lakefs import LakeFSConflictError, LakeFSResource
 from mlops_assets.wap import commit_run_branch, ensure_run_branch, publish_run_branch
@@ -333,10 +342,12 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             },
         )
 
+    model_card = build_model_card_asset(spec, evaluation)
+
     @dg.asset(
         name="champion",
         group_name=ds,
-        deps=[evaluation, reference_summary],
+        deps=[evaluation, reference_summary, model_card],
         code_version="1",
         kinds={"lakefs"},
         description="Champion/challenger: the new model replaces the champion only if it is "
@@ -349,6 +360,19 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
     ) -> dg.MaterializeResult:
         branch = ensure_run_branch(lakefs, context.run.run_id)
         version = _candidate_version(lakefs, branch, ds)
+        actor = f"dagster run {context.run.run_id}"
+        try:
+            # One promotion (or rollback) at a time per dataset: a lock held in lakeFS.
+            with registry_lock(lakefs, ds, holder=actor, purpose=f"promotion of {version}",
+                               wait_seconds=120):
+                return _promote(context, config, lakefs, branch, version, actor)
+        except PromotionInFlightError as error:
+            raise dg.Failure(f"not promoting {version}: {error}") from None
+
+    def _promote(
+        context: dg.AssetExecutionContext, config: PromotionConfig, lakefs: LakeFSResource,
+        branch: str, version: str, actor: str,
+    ) -> dg.MaterializeResult:
         decision, champion_at = decide_against_champion(
             lakefs, branch, spec, version, config.policy(spec)
         )
@@ -358,26 +382,36 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             write_pointer(lakefs, branch, ds, "champion", {
                 "version": version, "previous": decision.champion_version,
                 "decided_by_run": context.run.run_id, "reason": decision.reason,
+                "action": "promote",
             })
         commit_run_branch(context, lakefs, branch,
                           f"{ds}: {'promote' if decision.promote else 'keep champion over'} "
                           f"{version}", model_version=version, promoted=decision.promote)
-        # Only one promotion at a time: if the champion moved since we compared, we lost.
+        # Belt and braces behind the lock: if the champion moved since we compared, we lost.
         champion_now = read_pointer(lakefs, lakefs.default_branch, ds, "champion")
         if decision.promote and (champion_now or {}).get("version") != champion_at:
             raise dg.Failure(
                 f"champion changed to {champion_now.get('version')} while {version} was compared "
                 f"against {champion_at}: not promoting; retrain to compare with the new champion"
             )
+        # The alias move is described in the merge commit itself: the promotion history is
+        # main's commit log (see registry.alias_history).
+        extra = (
+            alias_metadata(ds, "champion", version, decision.champion_version, decision.reason,
+                           actor=actor, action="promote",
+                           evaluation=headline(lakefs.get_json(branch, base + "evaluation.json")))
+            if decision.promote else {"reason": decision.reason}
+        )
         try:
             merged = publish_run_branch(
                 context, lakefs,
                 f"{ds}: {'promote' if decision.promote else 'record rejected'} {version}",
-                model_version=version, promoted=decision.promote, reason=decision.reason,
+                model_version=version, promoted=decision.promote, **extra,
             )
         except LakeFSConflictError as error:
             raise dg.Failure(f"promotion of {version} lost a concurrent race and was aborted "
                              f"cleanly (main unchanged): {error}") from None
+        tag_version(lakefs, ds, version, merged.commit_id)  # the version's published commit
         if decision.promote:
             lakefs.create_tag(f"champion-{version}", merged.commit_id, exist_ok=True)
         verdict = "promoted to champion" if decision.promote else "rejected; champion kept"
@@ -390,6 +424,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                 "decision": dg.MetadataValue.json(decision.to_dict()),
                 "lakefs_commit": merged.commit_id,
                 "lakefs_uri": lakefs.uri(merged.commit_id, base + "decision.json"),
+                "version_tag": version_tag(version),
                 "summary": dg.MetadataValue.md(
                     f"`{version}` {verdict}: {decision.reason}"
                     + (f" (champion {champion_at})" if champion_at else "")
@@ -397,7 +432,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             },
         )
 
-    return [model, reference_summary, evaluation, champion]
+    return [model, reference_summary, evaluation, model_card, champion]
 
 
 def _fmt(x: float | None) -> str:

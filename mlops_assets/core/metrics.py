@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 Task = Literal["binary", "regression"]
 
@@ -370,6 +369,8 @@ def paired_bootstrap_compare(
 
 
 def _midrank(x: np.ndarray) -> np.ndarray:
+    from scipy import stats  # ~1 s to import: only when a test statistic is needed
+
     return stats.rankdata(x, method="average")
 
 
@@ -426,6 +427,8 @@ def delong_auc_test(
         return out
     se = float(np.sqrt(var))
     z = delta / se
+    from scipy import stats
+
     q = float(stats.norm.ppf(0.5 + ci_level / 2.0))
     out.update(
         se=se,
