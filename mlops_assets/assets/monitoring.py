@@ -39,6 +39,10 @@ class DriftReportConfig(dg.Config):
         "has no effect-size gate, so at alpha 0.05 it alarms on 1 in 20 stable batches)")
     mmd_permutations: int = 100
     prediction_drift_severity: str = Field(default="WARN", description="WARN or ERROR")
+    performance_tolerance: float = Field(
+        default=0.05, description="how far (in the metric, e.g. AUC points) a batch's upper CI "
+        "bound may fall below the evaluation's lower bound: single days vary more than the "
+        "pooled evaluation window's CI says")
 
     def drift_config(self) -> Any:
         from mlops_assets.core.drift import DriftConfig
@@ -102,7 +106,8 @@ def build_drift_report_asset(
             preds = lakefs.get_frame(branch, layout.predictions(ds, key))
             current = feats.with_columns(preds.get_column("score"))
             report = detector.detect(reference, current, config.drift_config())
-            performance = performance_drift(feats, preds, evaluation, spec.target.task)
+            performance = performance_drift(feats, preds, evaluation, spec.target.task,
+                                            config.performance_tolerance)
             doc = {"batch": key, "champion": version, "engine": config.engine,
                    "report": report.to_dict(), "performance": performance}
             lakefs.put_json(branch, layout.drift_report(ds, key), doc)
@@ -135,10 +140,11 @@ def build_drift_report_asset(
 
 
 def performance_drift(
-    feats: pl.DataFrame, preds: pl.DataFrame, evaluation: dict, task: str
+    feats: pl.DataFrame, preds: pl.DataFrame, evaluation: dict, task: str, tolerance: float
 ) -> dict[str, Any]:
     """The headline metric on the batch's labelled rows against the champion's evaluation CI:
-    out of bounds when even the batch's upper CI bound is below the evaluation's lower one."""
+    out of bounds when even the batch's upper CI bound is below the evaluation's lower bound
+    minus `tolerance`."""
     from mlops_assets.core.metrics import evaluate
 
     labelled = feats.select(TARGET).with_columns(preds.get_column("score")).drop_nulls()
@@ -150,10 +156,11 @@ def performance_drift(
                      .to_numpy(), task, n_bootstrap=200, seed=0).get(metric) or {}
     within = (
         batch.get("ci_high") is None or reference.get("ci_low") is None
-        or batch["ci_high"] >= reference["ci_low"]
+        or batch["ci_high"] >= reference["ci_low"] - tolerance
     )
     return {"metric": metric, "labelled_rows": labelled.height, "evaluated": True,
-            "batch": batch, "evaluation": reference, "within_bounds": within}
+            "batch": batch, "evaluation": reference, "tolerance": tolerance,
+            "within_bounds": within}
 
 
 def drift_check_results(

@@ -9,7 +9,9 @@ Both are thin: the decisions are pure functions (`core.retrain_policy`, `new_bat
 """
 
 import json
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -35,6 +37,27 @@ class AutomationSettings:
     retrain_train_days: int = 30
     retrain_eval_days: int = 7
     policy: RetrainPolicy = field(default_factory=RetrainPolicy)
+
+
+def automation_settings_from_env(
+    environ: Mapping[str, str] = os.environ,
+) -> AutomationSettings:
+    """Sensor settings (sensors take no run config, so they are set where the code loads)."""
+    defaults = AutomationSettings()
+    return AutomationSettings(
+        interval_seconds=int(environ.get("MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS",
+                                         defaults.interval_seconds)),
+        retrain_train_days=int(environ.get("MLOPS_ASSETS_RETRAIN_TRAIN_DAYS",
+                                           defaults.retrain_train_days)),
+        retrain_eval_days=int(environ.get("MLOPS_ASSETS_RETRAIN_EVAL_DAYS",
+                                          defaults.retrain_eval_days)),
+        policy=RetrainPolicy(
+            min_drifted_batches=int(environ.get("MLOPS_ASSETS_RETRAIN_MIN_DRIFTED_BATCHES",
+                                                defaults.policy.min_drifted_batches)),
+            cooldown_seconds=float(environ.get("MLOPS_ASSETS_RETRAIN_COOLDOWN_SECONDS",
+                                               defaults.policy.cooldown_seconds)),
+        ),
+    )
 
 
 def new_batch_ranges(new_keys: set[str], ordered_keys: list[str]) -> list[tuple[str, str]]:
