@@ -39,7 +39,6 @@ from mlops_assets.resources.lakefs import (
     LakeFSConflictError,
     LakeFSNotFoundError,
     LakeFSResource,
-    _commit_info,
 )
 
 VERSION_TAG_PREFIX = "model-"
@@ -96,7 +95,7 @@ def tag_version(lakefs: LakeFSResource, ds: str, version: str, commit: str) -> s
     if current == commit_id:
         return commit_id
     if current is not None:
-        lakefs._call(f"delete tag {tag!r}", lambda: lakefs._repo().tag(tag).delete(), ref=tag)
+        lakefs.delete_tag(tag)
     return lakefs.create_tag(tag, commit_id, exist_ok=True)
 
 
@@ -272,15 +271,9 @@ def alias_metadata(
     }
 
 
-def main_log(lakefs: LakeFSResource, max_amount: int = 10_000, **kwargs: Any) -> list[CommitInfo]:
+def main_log(lakefs: LakeFSResource, max_amount: int = 10_000) -> list[CommitInfo]:
     """main's first-parent log (the commits made on main: merges and direct commits)."""
-    ref = lakefs.default_branch
-    return lakefs._call(
-        "read log",
-        lambda: [_commit_info(c) for c in lakefs._repo().ref(ref).log(
-            max_amount=max_amount, first_parent=True, **kwargs)],
-        ref=ref,
-    )
+    return lakefs.log(lakefs.default_branch, max_amount=max_amount, first_parent=True)
 
 
 def _event(ds: str, commit: CommitInfo) -> AliasEvent | None:
@@ -697,12 +690,7 @@ def _file_line(item: FileLineage) -> str:
 def _last_write(lakefs: LakeFSResource, ref: str, path: str, key: str) -> FileLineage:
     """The commit that last wrote `path` as of `ref` (the run-branch commit rather than the merge
     that published it, when lakeFS lists both)."""
-    commits = lakefs._call(
-        "read log of object",
-        lambda: [_commit_info(c) for c in lakefs._repo().ref(ref).log(
-            max_amount=4, objects=[path], limit=True)],
-        ref=ref, path=path,
-    )
+    commits = lakefs.log(ref, max_amount=4, path=path)
     chosen = next((c for c in commits if len(c.parents) <= 1), commits[0] if commits else None)
     if chosen is None:
         return FileLineage(key, path, ref, None)

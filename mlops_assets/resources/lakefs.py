@@ -207,11 +207,24 @@ class LakeFSResource(dg.ConfigurableResource):
         commit = self._call("read commit", lambda: self._repo().ref(ref).get_commit(), ref=ref)
         return _commit_info(commit)
 
-    def log(self, ref: str, max_amount: int = 20) -> list[CommitInfo]:
+    def log(
+        self,
+        ref: str,
+        max_amount: int = 20,
+        first_parent: bool = False,
+        path: str | None = None,
+    ) -> list[CommitInfo]:
+        """Commits reachable from `ref`, newest first; `first_parent` follows only the commits
+        made on the branch itself; `path` keeps only commits that changed that object."""
+        extra: dict[str, Any] = {"first_parent": True} if first_parent else {}
+        if path is not None:
+            extra.update(objects=[path], limit=True)
         return self._call(
             "read log",
-            lambda: [_commit_info(c) for c in self._repo().ref(ref).log(max_amount=max_amount)],
+            lambda: [_commit_info(c)
+                     for c in self._repo().ref(ref).log(max_amount=max_amount, **extra)],
             ref=ref,
+            path=path or "",
         )
 
     # -- objects -------------------------------------------------------------------------------
@@ -377,6 +390,13 @@ class LakeFSResource(dg.ConfigurableResource):
             ref=ref,
         )
         return created.get_commit().id
+
+    def delete_tag(self, tag: str, missing_ok: bool = True) -> None:
+        try:
+            self._call(f"delete tag {tag!r}", lambda: self._repo().tag(tag).delete(), ref=tag)
+        except LakeFSNotFoundError:
+            if not missing_ok:
+                raise
 
     def list_tags(self) -> dict[str, str]:
         return self._call(
