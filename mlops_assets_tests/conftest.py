@@ -4,6 +4,9 @@ The server is the real binary (found or built by mlops_assets.lakefs_server), on
 free port, with a local metadata store and blockstore in a temp directory.
 """
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,3 +59,14 @@ def dagster_home(tmp_path, monkeypatch) -> Path:
 def lakefs_env(resource: LakeFSResource, info: ServerInfo) -> dict[str, str]:
     """Environment for a `dagster` subprocess that should use ``resource``'s repository."""
     return {**info.client_env(), "MLOPS_ASSETS_REPOSITORY": resource.repository}
+
+
+def dagster_job_execute(
+    job: str, env: dict[str, str], tags: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`dagster job execute` on the code location, as a user or CI runs it."""
+    command = [sys.executable, "-m", "dagster", "job", "execute",
+               "-m", "mlops_assets.definitions", "-j", job]
+    if tags:
+        command += ["--tags", json.dumps(tags)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

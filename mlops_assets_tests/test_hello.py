@@ -1,15 +1,13 @@
 """The hello graph: write on a run branch, audit, publish, through Dagster for real."""
 
 import os
-import subprocess
-import sys
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from mlops_assets.assets import hello
-from mlops_assets_tests.conftest import lakefs_env
+from mlops_assets_tests.conftest import dagster_job_execute, lakefs_env
 
 pytestmark = pytest.mark.lakefs
 
@@ -61,19 +59,8 @@ def test_failed_audit_keeps_data_off_main(lakefs, dagster_home, monkeypatch):
 
 def test_dagster_job_execute_with_persistent_home(lakefs, lakefs_server, dagster_home):
     env = {**os.environ, **lakefs_env(lakefs, lakefs_server), "DAGSTER_HOME": str(dagster_home)}
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "job",
-        "execute",
-        "-m",
-        "mlops_assets.definitions",
-        "-j",
-        "hello_job",
-    ]
     for _ in range(2):  # a second run in the same home sees the first one's history
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        done = dagster_job_execute("hello_job", env)
         assert done.returncode == 0, done.stderr[-3000:]
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     runs = instance.get_runs(filters=dg.RunsFilter(job_name="hello_job"))

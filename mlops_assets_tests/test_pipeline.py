@@ -1,9 +1,6 @@
 """The whole asset graph on the synthetic stream, through Dagster, against a real lakeFS."""
 
-import json
 import os
-import subprocess
-import sys
 
 import polars as pl
 import pytest
@@ -11,7 +8,7 @@ import pytest
 from mlops_assets import layout
 from mlops_assets.assets.training import rows_digest
 from mlops_assets.core.features import TARGET
-from mlops_assets_tests.conftest import lakefs_env
+from mlops_assets_tests.conftest import dagster_job_execute, lakefs_env
 from mlops_assets_tests.pipeline_helpers import failure_messages, pipeline_definitions, run_job
 
 pytestmark = pytest.mark.lakefs
@@ -116,24 +113,6 @@ def test_ingest_job_through_the_dagster_cli(lakefs, lakefs_server, dagster_home,
         "MLOPS_ASSETS_DATASET": DS,
         "MLOPS_ASSETS_LANDING_DIR": str(tmp_path / "landing"),
     }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "job",
-            "execute",
-            "-m",
-            "mlops_assets.definitions",
-            "-j",
-            "ingest_job",
-            "--tags",
-            json.dumps({"dagster/partition": "2024-01-02"}),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = dagster_job_execute("ingest_job", env, tags={"dagster/partition": "2024-01-02"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert layout.keys_in(lakefs.list_objects("main", layout.raw_prefix(DS))) == ["2024-01-02"]
