@@ -3,6 +3,7 @@ measured region (Linux), machine facts and machine-readable results under benchm
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -42,24 +43,33 @@ def interleaved(
     repeats: int | dict[str, int],
     warmup: int = 1,
     log: Callable[[str], None] | None = None,
+    before: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Time each function ``repeats`` times after ``warmup`` untimed runs, alternating between
     the functions (round-robin, rotating the start) so that machine noise hits all alike.
     ``repeats`` may differ per function (a slow one can get fewer); the warm-up times are kept
-    in the result as ``warmup_s`` but are not part of the statistics."""
+    in the result as ``warmup_s`` but are not part of the statistics. ``before[k]``, when given,
+    runs untimed before every call of ``fns[k]`` (e.g. resetting state)."""
+    before = before or {}
+
+    def timed(k: str) -> float:
+        if k in before:
+            before[k]()
+        return time_once(fns[k])
+
     want = {k: repeats if isinstance(repeats, int) else repeats[k] for k in fns}
     warm: dict[str, list[float]] = {k: [] for k in fns}
     runs: dict[str, list[float]] = {k: [] for k in fns}
     names = list(fns)
     for _ in range(warmup):
         for k in names:
-            warm[k].append(time_once(fns[k]))
+            warm[k].append(timed(k))
             if log:
                 log(f"  warm-up {k}: {warm[k][-1]:.3f}s")
     for i in range(max(want.values(), default=0)):
         for k in names[i % len(names):] + names[: i % len(names)]:
             if len(runs[k]) < want[k]:
-                runs[k].append(time_once(fns[k]))
+                runs[k].append(timed(k))
                 if log:
                     log(f"  run {i + 1} {k}: {runs[k][-1]:.3f}s")
     return {k: {**summarize(runs[k]), "warmup_s": warm[k]} for k in names if runs[k]}
@@ -203,3 +213,32 @@ def write_results(name: str, results: dict[str, Any], out_dir: str | Path | None
 
 def fmt_bytes(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def dir_bytes(path: str | Path) -> int:
+    """Disk space allocated under ``path`` (st_blocks, so sparse/preallocated files count as
+    what they really occupy)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):  # a file removed while walking
+                total += os.lstat(os.path.join(root, f)).st_blocks * 512
+    return total
+
+
+def update_doc_section(doc: str | Path, key: str, body: str) -> Path:
+    """Replace the text between ``<!-- bench:KEY:start -->`` and ``<!-- bench:KEY:end -->`` in
+    ``doc`` with ``body``; append the marked section at the end when it is not there yet. Text
+    outside the markers (sections written by hand or by other entries) is left as it is."""
+    path = Path(doc)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+    return path
