@@ -164,3 +164,12 @@ def test_unresponsive_server_times_out():
         with pytest.raises(LakeFSError, match="cannot reach lakeFS"):
             resource.resolve("main")
         assert time.monotonic() - started < 15
+
+
+def test_concurrent_frames_keep_order_and_report_the_missing_path(lakefs):
+    frames = {f"p/{i}.parquet": pl.DataFrame({"i": [i] * (i + 1)}) for i in range(12)}
+    assert lakefs.put_frames("main", frames) > 0
+    read = lakefs.get_frames("main", list(frames))
+    assert [f.height for f in read] == list(range(1, 13))
+    with pytest.raises(LakeFSNotFoundError, match="p/missing.parquet"):
+        lakefs.get_frames("main", ["p/0.parquet", "p/missing.parquet", "p/1.parquet"])

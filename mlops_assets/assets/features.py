@@ -65,8 +65,7 @@ def build_features_asset(
         table = build_features(history.lazy(), spec).collect()
 
         parts = {key: _rows_of(table, spec, key) for key in keys}
-        for key, part in parts.items():
-            lakefs.put_frame(branch, layout.features(ds, key), part)
+        lakefs.put_frames(branch, {layout.features(ds, key): part for key, part in parts.items()})
         commit_id = commit_run_branch(
             context,
             lakefs,
@@ -118,7 +117,7 @@ def _read_history(
         available = layout.keys_in(lakefs.list_objects(ref, layout.raw_prefix(ds)))
         earliest = (first - timedelta(days=lookback)).strftime("%Y-%m-%d")
         wanted |= {k for k in available if earliest <= k < keys[0]}
-    frames = [lakefs.get_frame(ref, layout.raw_batch(ds, k)) for k in sorted(wanted)]
+    frames = lakefs.get_frames(ref, [layout.raw_batch(ds, k) for k in sorted(wanted)])
     return pl.concat(frames, how="vertical_relaxed")
 
 

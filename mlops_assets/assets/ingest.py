@@ -1,6 +1,7 @@
 """Ingestion: raw batches land on the run branch; validated batches are what got published."""
 
 import dagster as dg
+import polars as pl
 
 from mlops_assets import layout
 from mlops_assets.core.sources import BatchFileError, extract_batch, read_batch_file
@@ -33,19 +34,19 @@ def build_ingest_assets(
         context: dg.AssetExecutionContext, lakefs: LakeFSResource, landing: LandingResource
     ) -> dg.MaterializeResult:
         branch = ensure_run_branch(lakefs, context.run.run_id)
-        rows: dict[str, int] = {}
+        frames: dict[str, pl.DataFrame] = {}
         sources: dict[str, str] = {}
-        frame = None
         for key in context.partition_keys:
             path = landing.batch_file(ds, key)
             try:
-                frame = read_batch_file(path, spec) if path else extract_batch(spec, key)
+                frames[key] = read_batch_file(path, spec) if path else extract_batch(spec, key)
             except BatchFileError as error:
-                # Nothing of this run is committed, so main and the branch stay as they were.
+                # Nothing of this run is written, so main and the branch stay as they were.
                 raise dg.Failure(description=f"batch {key} rejected: {error}") from None
-            lakefs.put_frame(branch, layout.raw_batch(ds, key), frame)
-            rows[key] = frame.height
             sources[key] = str(path) if path else f"bundled {ds} sources"
+        lakefs.put_frames(branch, {layout.raw_batch(ds, k): f for k, f in frames.items()})
+        rows = {key: frame.height for key, frame in frames.items()}
+        frame = frames[context.partition_keys[-1]]
         commit_id = commit_run_branch(
             context,
             lakefs,

@@ -85,9 +85,8 @@ def split_batches(keys: list[str], train_days: int, eval_days: int) -> tuple[lis
 
 
 def read_features(lakefs: LakeFSResource, ref: str, ds: str, keys: list[str]) -> pl.DataFrame:
-    return pl.concat(
-        [lakefs.get_frame(ref, layout.features(ds, k)) for k in keys], how="vertical_relaxed"
-    )
+    frames = lakefs.get_frames(ref, [layout.features(ds, k) for k in keys])
+    return pl.concat(frames, how="vertical_relaxed")
 
 
 SCORE = "score"

@@ -39,8 +39,8 @@ def build_batch_checks(
         branch = run_branch_name(context.run.run_id)
         by_rule: dict[str, list[tuple[str, RuleResult]]] = {rule: [] for rule in RULES}
         keys = run_partition_keys(context.run, partitions_def)
-        for key in keys:
-            frame = lakefs.get_frame(branch, layout.raw_batch(ds, key))
+        frames = lakefs.get_frames(branch, [layout.raw_batch(ds, key) for key in keys])
+        for key, frame in zip(keys, frames, strict=True):
             for result in validate_batch(frame, spec, key).rules:
                 by_rule[result.rule].append((key, result))
         for rule in RULES:
