@@ -171,5 +171,5 @@ def test_concurrent_frames_keep_order_and_report_the_missing_path(lakefs):
     assert lakefs.put_frames("main", frames) > 0
     read = lakefs.get_frames("main", list(frames))
     assert [f.height for f in read] == list(range(1, 13))
-    with pytest.raises(LakeFSNotFoundError, match="p/missing.parquet"):
+    with pytest.raises(LakeFSNotFoundError, match=r"p/missing\.parquet"):
         lakefs.get_frames("main", ["p/0.parquet", "p/missing.parquet", "p/1.parquet"])
