@@ -28,9 +28,10 @@ def run_job(
     end: str | None = None,
     instance: dg.DagsterInstance | None = None,
     training: dict | None = None,
+    ops_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(job_name)
-    ops = {}
+    ops = {name: {"config": config} for name, config in (ops_config or {}).items()}
     if any(node.name == "model" for node in job.nodes_in_topological_order):
         ops["model"] = {"config": {**FAST_TRAINING, **(training or {})}}
     return job.execute_in_process(

@@ -116,3 +116,23 @@ def test_ingest_job_through_the_dagster_cli(lakefs, lakefs_server, dagster_home,
     done = dagster_job_execute("ingest_job", env, tags={"dagster/partition": "2024-01-02"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert layout.keys_in(lakefs.list_objects("main", layout.raw_prefix(DS))) == ["2024-01-02"]
+
+
+def test_only_one_promotion_at_a_time(lakefs, defs):
+    from mlops_assets.registry import acquire_lock, release_lock
+
+    assert run_job(defs, "ingest_job", "2024-01-01", "2024-01-08").success
+    assert run_job(defs, "features_job", "2024-01-01", "2024-01-08").success
+    assert run_job(defs, "train_job").success
+    main_before = lakefs.resolve("main")
+
+    acquire_lock(lakefs, DS, holder="another promotion", purpose="test")
+    blocked = run_job(defs, "train_job", training={"seed": 1},
+                      ops_config={"champion": {"lock_wait_seconds": 1}})
+    assert not blocked.success
+    message = failure_messages(blocked)
+    assert "not promoting" in message and "another promotion" in message, message
+    assert lakefs.resolve("main") == main_before  # the loser changed nothing
+
+    release_lock(lakefs, DS)
+    assert run_job(defs, "train_job", training={"seed": 1}).success

@@ -56,6 +56,8 @@ class PromotionConfig(dg.Config):
     alpha: float = Field(default=0.05, description="level of the paired one-sided test")
     test: str = Field(default="delong", description="delong (AUC) or bootstrap")
     n_bootstrap: int = 1000
+    lock_wait_seconds: float = Field(
+        default=120.0, description="how long to wait for another promotion or rollback to end")
 
     def policy(self, spec: DatasetSpec) -> PromotionPolicy:
         metric = "auc" if spec.target.task == "binary" else "rmse"
@@ -363,7 +365,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         try:
             # One promotion (or rollback) at a time per dataset: a lock held in lakeFS.
             with registry_lock(lakefs, ds, holder=actor, purpose=f"promotion of {version}",
-                               wait_seconds=120):
+                               wait_seconds=config.lock_wait_seconds):
                 return _promote(context, config, lakefs, branch, version, actor)
         except PromotionInFlightError as error:
             raise dg.Failure(f"not promoting {version}: {error}") from None
