@@ -66,6 +66,7 @@ def summarize_latest_run(
         f"lakectl --config {settings.lakefs_state_dir / 'lakectl.yaml'} log "
         f"lakefs://{settings.repository}/main)",
         f"  Dagster: mlops-assets ui  ->  http://127.0.0.1:3000/runs/{run.run_id}",
+        "  (an embedded lakeFS keeps running for these; `mlops-assets lakefs down` stops it)",
         "=" * 78,
     ]
     return "\n".join(lines)
