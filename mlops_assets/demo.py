@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -27,12 +27,18 @@ from mlops_assets.settings import Settings
 class DemoPlan:
     history: tuple[str, str]  # batches the first model is trained on
     new: tuple[str, str]  # batches that arrive afterwards
+    # Sensor settings for this dataset's scale, used unless the environment sets them.
+    automation_env: dict[str, str] = field(default_factory=dict)
 
 
 # nycflights13: trained on autumn; December brings the holiday delays (13% -> 33% late).
 DEMO_PLANS = {
     "nycflights13": DemoPlan(("2013-10-01", "2013-11-30"), ("2013-12-01", "2013-12-31")),
-    "synthetic": DemoPlan(("2024-01-01", "2024-01-20"), ("2024-01-21", "2024-02-04")),
+    # Drift from 2024-01-31: a short retrain window, so the challenger learns the new regime.
+    "synthetic": DemoPlan(
+        ("2024-01-01", "2024-01-20"), ("2024-01-21", "2024-02-04"),
+        {"MLOPS_ASSETS_RETRAIN_TRAIN_DAYS": "6", "MLOPS_ASSETS_RETRAIN_EVAL_DAYS": "2"},
+    ),
 }
 
 
@@ -46,7 +52,8 @@ def demo_plan(dataset: str, start: str | None = None, end: str | None = None) ->
         cut = min(60, max(2, len(keys) * 2 // 3))
         plan = DemoPlan((keys[0], keys[cut - 1]), (keys[cut], keys[min(len(keys), cut + 30) - 1]))
     if start or end:
-        plan = DemoPlan((start or plan.history[0], end or plan.history[1]), plan.new)
+        plan = DemoPlan((start or plan.history[0], end or plan.history[1]), plan.new,
+                        plan.automation_env)
     return plan
 
 
@@ -86,6 +93,7 @@ def retrain_request(settings: Settings, env: dict[str, str]) -> dg.RunRequest | 
 
 
 def run_demo(settings: Settings, env: dict[str, str], plan: DemoPlan, loop: bool = True) -> int:
+    env = {**plan.automation_env, **env}
     dataset = env["MLOPS_ASSETS_DATASET"]
     print(f"Step 1/3: main_job on {dataset} batches {plan.history[0]}..{plan.history[1]}")
     code = run_job("main_job", env, settings, tags=range_tags(*plan.history))
@@ -103,4 +111,25 @@ def run_demo(settings: Settings, env: dict[str, str], plan: DemoPlan, loop: bool
         return 0
     print(f"  retrain requested: {request.tags.get('mlops/reason')}")
     print(f"  drifted features: {request.tags.get('mlops/drifted_features') or '-'}")
-    return run_job("train_job", env, settings, tags=request.tags, run_config=request.run_config)
+    code = run_job("train_job", env, settings, tags=request.tags, run_config=request.run_config)
+    below_bar = quality_bar_failure(settings)
+    if code and below_bar:
+        # The loop worked: the challenger was rejected before it could reach main.
+        print(f"Challenger rejected by the quality bar ({below_bar}); the champion stays.")
+        return 0
+    return code
+
+
+def quality_bar_failure(settings: Settings) -> str | None:
+    """The description of the latest train_job's failed `meets_quality_bar` check, if any."""
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="train_job"), limit=1)
+    if not runs:
+        return None
+    for record in instance.get_records_for_run(
+        runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if evaluation.check_name == "meets_quality_bar" and not evaluation.passed:
+            return evaluation.description or "below the bar"
+    return None
