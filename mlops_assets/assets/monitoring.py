@@ -100,10 +100,11 @@ def build_drift_report_asset(
 
         per_batch: dict[str, dict[str, Any]] = {}
         markdown = ""
-        last = context.partition_keys[-1]
-        for key in context.partition_keys:
-            feats = lakefs.get_frame(branch, layout.features(ds, key))
-            preds = lakefs.get_frame(branch, layout.predictions(ds, key))
+        keys = context.partition_keys
+        last = keys[-1]
+        paths = [layout.features(ds, k) for k in keys] + [layout.predictions(ds, k) for k in keys]
+        frames = lakefs.get_frames(branch, paths)
+        for key, feats, preds in zip(keys, frames[: len(keys)], frames[len(keys):], strict=True):
             current = feats.with_columns(preds.get_column("score"))
             report = detector.detect(reference, current, config.drift_config())
             performance = performance_drift(feats, preds, evaluation, spec.target.task,

@@ -1,7 +1,6 @@
 """Batch scoring with the champion model; every row names its model version and data commit."""
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from mlops_assets import layout
@@ -14,6 +13,23 @@ from mlops_assets.wap import (
     frame_metadata,
     publish_run_branch,
 )
+
+
+def score_batch(
+    trained: object, feats: pl.DataFrame, id_columns: list[str], version: str, data_commit: str,
+    task: str,
+) -> pl.DataFrame:
+    """One batch's predictions: its ids, the score, and which model and data produced it."""
+    from mlops_assets.core.model import predict
+
+    frame = feats.select(id_columns).with_columns(
+        pl.Series("score", predict(trained, feats), dtype=pl.Float64),
+        pl.lit(version).alias("model_version"),
+        pl.lit(data_commit).alias("data_commit"),
+    )
+    if task == "binary":
+        frame = frame.with_columns((pl.col("score") >= 0.5).cast(pl.Int8).alias("label"))
+    return frame
 
 
 def build_predictions_asset(
@@ -49,7 +65,6 @@ def build_predictions_asset(
     def predictions(
         context: dg.AssetExecutionContext, lakefs: LakeFSResource
     ) -> dg.MaterializeResult:
-        from mlops_assets.core.model import predict
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
         pointer = read_pointer(lakefs, branch, ds, "champion")
@@ -60,25 +75,21 @@ def build_predictions_asset(
         version = pointer["version"]
         trained, _record = load_version(lakefs, branch, ds, version)
         data_commit = lakefs.resolve(branch)
-        expected, written, bad_scores = 0, 0, 0
-        frame = None
-        for key in context.partition_keys:
-            feats = lakefs.get_frame(data_commit, layout.features(ds, key))
-            scores = predict(trained, feats)
-            frame = feats.select(id_columns).with_columns(
-                pl.Series("score", scores, dtype=pl.Float64),
-                pl.lit(version).alias("model_version"),
-                pl.lit(data_commit).alias("data_commit"),
-            )
-            if spec.target.task == "binary":
-                frame = frame.with_columns((pl.col("score") >= 0.5).cast(pl.Int8).alias("label"))
-            lakefs.put_frame(branch, layout.predictions(ds, key), frame)
-            expected += feats.height
-            written += frame.height
-            bad_scores += int((~np.isfinite(scores)).sum())
-            if spec.target.task == "binary":
-                bad_scores += int(((scores < 0) | (scores > 1)).sum())
         keys = context.partition_keys
+        feature_frames = lakefs.get_frames(data_commit, [layout.features(ds, k) for k in keys])
+        outputs = {
+            layout.predictions(ds, key): score_batch(trained, feats, id_columns, version,
+                                                     data_commit, spec.target.task)
+            for key, feats in zip(keys, feature_frames, strict=True)
+        }
+        lakefs.put_frames(branch, outputs)
+        expected = sum(f.height for f in feature_frames)
+        written = sum(f.height for f in outputs.values())
+        scores = pl.concat([f.select("score") for f in outputs.values()]).get_column("score")
+        bad_scores = scores.is_nan().sum() + scores.is_infinite().sum()
+        if spec.target.task == "binary":
+            bad_scores += ((scores < 0) | (scores > 1)).sum()
+        frame = outputs[layout.predictions(ds, keys[-1])]
         commit_id = commit_run_branch(
             context,
             lakefs,

@@ -34,7 +34,10 @@ from mlops_assets.wap import commit_run_branch, ensure_run_branch, publish_run_b
 
 
 class TrainingConfig(dg.Config):
-    """Which batches to train on and the model's hyperparameters (all in the model record)."""
+    """Which batches to train on and the model's hyperparameters (all in the model record).
+
+    Besides the two windows, the fields are a subset of core.model.TrainConfig with the same
+    names and defaults, declared here so the Dagster UI shows and validates them."""
 
     train_days: int = Field(
         default=60, description="batches used for training (and its time-ordered validation split)"
@@ -160,17 +163,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         )
         if frame.height == 0:
             raise dg.Failure(f"no labelled rows in batches {train_keys[0]}..{train_keys[-1]}")
-        hyper = TrainConfig(
-            hidden_sizes=tuple(config.hidden_sizes),
-            dropout=config.dropout,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            batch_size=config.batch_size,
-            max_epochs=config.max_epochs,
-            patience=config.patience,
-            val_fraction=config.val_fraction,
-            seed=config.seed,
-        )
+        # The run config's model fields are the core TrainConfig's (from_dict refuses strays).
+        hyper = TrainConfig.from_dict(config.model_dump(exclude={"train_days", "eval_days"}))
         context.log.info(
             f"Training on {frame.height} rows ({train_keys[0]}..{train_keys[-1]}) "
             f"at lakeFS commit {data_commit[:12]}"

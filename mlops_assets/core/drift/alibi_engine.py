@@ -23,8 +23,8 @@ from .native import (
     categorical_table,
     mmd_samples,
     numeric_feature,
+    numeric_inputs,
     prediction_feature,
-    sorted_numeric_columns,
 )
 from .report import DriftConfig, DriftDetector, DriftReport, FeatureDrift, MultivariateDrift
 from .report import finalize_report as _finalize
@@ -74,11 +74,7 @@ class AlibiDetector(DriftDetector):
         cd = self._cd
         t0 = time.perf_counter()
         features: list[FeatureDrift] = []
-        num_names = [c for c in reference.numeric if c in current.columns]
-        for name, cur in sorted_numeric_columns(current, num_names).items():
-            if cur.size == 0:
-                continue
-            ref = reference.numeric[name]
+        for name, ref, cur in numeric_inputs(reference, current):
             x_ref = reference.sample_column(name)[:, None]
             det = cd.KSDrift(x_ref, p_val=config.alpha, correction="bonferroni")
             out = det.predict(cur[:, None], return_p_val=True, return_distance=True)["data"]

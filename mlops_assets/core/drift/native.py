@@ -7,6 +7,7 @@ engine reuses, so both engines' verdicts rest on identical effect sizes.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -320,6 +321,17 @@ def prediction_feature(
                            config, kind="prediction")
 
 
+def numeric_inputs(
+    reference: ReferenceSummary, current: pl.DataFrame
+) -> Iterator[tuple[str, NumericReference, np.ndarray]]:
+    """Each numeric reference feature present in `current` with at least one value: its name,
+    its reference summary and the batch's sorted values (what both engines test)."""
+    names = [c for c in reference.numeric if c in current.columns]
+    for name, cur in sorted_numeric_columns(current, names).items():
+        if cur.size:
+            yield name, reference.numeric[name], cur
+
+
 class NativeDetector(DriftDetector):
     name = "native"
 
@@ -328,11 +340,7 @@ class NativeDetector(DriftDetector):
     ) -> DriftReport:
         t0 = time.perf_counter()
         features: list[FeatureDrift] = []
-        num_names = [c for c in reference.numeric if c in current.columns]
-        for name, cur in sorted_numeric_columns(current, num_names).items():
-            if cur.size == 0:
-                continue
-            ref = reference.numeric[name]
+        for name, ref, cur in numeric_inputs(reference, current):
             sample = reference.sample_column(name) if config.ks_reference == "sample" else None
             d, n_ref = ks_statistic(ref, cur, sample)
             features.append(
