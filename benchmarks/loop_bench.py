@@ -36,19 +36,6 @@ SETTINGS_ENV = {
 DRIFTED_DAYS = ["2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03"]
 
 
-def _land(landing: Path, keys: list[str]) -> None:
-    from mlops_assets.core.sources import extract_batch
-    from mlops_assets.core.spec import load_spec
-
-    spec = load_spec(DS)
-    folder = landing / DS
-    folder.mkdir(parents=True, exist_ok=True)
-    for key in keys:
-        tmp = folder / f".{key}.parquet.tmp"
-        extract_batch(spec, key).write_parquet(tmp)
-        tmp.rename(folder / f"{key}.parquet")  # appears whole, as a real upload should
-
-
 def _stages(instance: dg.DagsterInstance, batch_run: str, train_run: str, t0: float) -> dict:
     def record(run_id: str) -> Any:
         return instance.get_run_record_by_id(run_id)
@@ -82,6 +69,7 @@ def one_loop(server: Any, workdir: Path) -> dict[str, Any]:
     from mlops_assets_tests.conftest import lakefs_env, make_resource
     from mlops_assets_tests.daemon_helpers import (
         all_finished,
+        land_batches,
         prepare_home,
         running_daemon,
         runs_of,
@@ -102,13 +90,13 @@ def one_loop(server: Any, workdir: Path) -> dict[str, Any]:
     env = {**lakefs_env(lakefs, server), **SETTINGS_ENV,
            "MLOPS_ASSETS_LANDING_DIR": str(landing)}
     with running_daemon(home, env):
-        _land(landing, [f"2024-01-{d}" for d in range(21, 31)])
+        land_batches(landing, DS, [f"2024-01-{d}" for d in range(21, 31)])
         wait_for(lambda: all_finished(instance, "new_batch_job", 1), 300, "days 21-30", home)
         time.sleep(3)  # let the drift sensor consume the pre-drift evaluation
         assert runs_of(instance, "train_job") == [], "retrained before the drift point"
 
         t0 = time.time()
-        _land(landing, DRIFTED_DAYS)
+        land_batches(landing, DS, DRIFTED_DAYS)
         wait_for(lambda: all_finished(instance, "new_batch_job", 2), 300, "the drifted batches",
                  home, poll=0.2)
         wait_for(lambda: all_finished(instance, "train_job", 1), 300, "the retrain", home,

@@ -32,6 +32,21 @@ TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE,
             dg.DagsterRunStatus.CANCELED}
 
 
+def land_batches(landing: Path, dataset: str, keys: list[str]) -> None:
+    """Drop batches of a bundled dataset into the landing folder, each file appearing whole
+    (written aside, then renamed), as a real upload should."""
+    from mlops_assets.core.sources import extract_batch
+    from mlops_assets.core.spec import load_spec
+
+    spec = load_spec(dataset)
+    folder = landing / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        tmp = folder / f".{key}.parquet.tmp"
+        extract_batch(spec, key).write_parquet(tmp)
+        tmp.rename(folder / f"{key}.parquet")
+
+
 def prepare_home(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)

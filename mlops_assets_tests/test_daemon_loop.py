@@ -10,11 +10,11 @@ import dagster as dg
 import pytest
 
 from mlops_assets import layout
-from mlops_assets.core.sources import extract_batch
 from mlops_assets.core.spec import load_spec
 from mlops_assets_tests.conftest import lakefs_env
 from mlops_assets_tests.daemon_helpers import (
     all_finished,
+    land_batches,
     prepare_home,
     running_daemon,
     runs_of,
@@ -29,11 +29,9 @@ SPEC = load_spec(DS)
 
 
 def land(landing, days: range) -> None:
-    folder = landing / DS
-    folder.mkdir(parents=True, exist_ok=True)
-    for day in days:
-        key = f"2024-{1 + (day - 1) // 31:02d}-{(day - 1) % 31 + 1:02d}"
-        extract_batch(SPEC, key).write_parquet(folder / f"{key}.parquet")
+    """Days of the stream, counted from 1 (day 31 = 2024-01-31, the drift point)."""
+    keys = SPEC.partition_keys()
+    land_batches(landing, DS, [keys[day - 1] for day in days])
 
 
 def test_daemon_drives_ingest_drift_and_one_guarded_retrain(lakefs, lakefs_server, tmp_path):
