@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import io
 import zipfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from mlops_assets.core.batch_files import BatchFileError, read_batch_file, with_row_index
+from mlops_assets.core.casting import cast_exactly
 from mlops_assets.core.spec import DatasetSpec, SourceSpec, SpecError
 
-
-class BatchFileError(ValueError):
-    """A landed batch file that cannot be read at all (empty, truncated, corrupt)."""
+# Landed batch files are read by core.batch_files; re-exported here, where callers found them.
+__all__ = ["BatchFileError", "extract_batch", "read_batch_file", "with_row_index"]
 
 
 def resolve_callable(ref: str) -> Callable[..., object]:
@@ -144,107 +144,24 @@ def extract_batch(
     spec: DatasetSpec, partition_key: str, overrides: dict[str, pl.LazyFrame] | None = None
 ) -> pl.DataFrame:
     """The raw rows that "arrive" as batch ``partition_key``: the declared columns (in spec
-    order) of the prepared rows inside the batch's time window (or row block), sorted by time
-    then keys so that the same batch is always byte-identical."""
+    order, cast to their dtypes where exact) of the prepared rows inside the batch's time window,
+    sorted by time then keys so that the same batch is always byte-identical; or the batch's row
+    block in prepared order, with its file-order row index ROW_INDEX."""
     lf = prepared_frame(spec, overrides)
     names = [c.name for c in spec.columns]
     missing = [n for n in names if n not in lf.collect_schema()]
     if missing:
         raise SpecError(f"{spec.name}: the prepared frame lacks declared columns {missing}")
+    dtypes = {c.name: c.polars_dtype for c in spec.columns}
     if spec.time_column is None:
         offset, length = spec.batch_rows(partition_key)
-        return lf.select(names).slice(offset, length).collect()
+        block = cast_exactly(lf.select(names).slice(offset, length).collect(), dtypes)
+        return with_row_index(block, spec, partition_key)
     start, end = spec.batch_window(partition_key)
     t = pl.col(spec.time_column)
     order = [spec.time_column] + [k for k in spec.keys if k != spec.time_column]
-    return (
-        lf.filter((t >= start) & (t < end))
-        .select(names)
-        .sort(order, nulls_last=True)
-        .collect()
-    )
-
-
-# --- landed batch files ----------------------------------------------------------------------
-
-
-def _cast_declared(df: pl.DataFrame, spec: DatasetSpec) -> pl.DataFrame:
-    """Cast each declared column to its spec dtype when that loses nothing; otherwise leave it as
-    read so that validation's schema rule names it."""
-    out = []
-    for name, dtype in df.schema.items():
-        col = spec.column_map.get(name)
-        if col is None or dtype == col.polars_dtype:
-            continue
-        s = df.get_column(name)
-        target = col.polars_dtype
-        try:
-            if dtype == pl.String and target in (pl.Datetime, pl.Date):
-                cast = s.str.strip_chars().str.to_datetime(time_unit="us", strict=True)
-                cast = cast.dt.date() if target == pl.Date else cast
-            elif dtype == pl.String and target == pl.Boolean:
-                lowered = s.str.to_lowercase()
-                mapping = {"true": True, "false": False, "1": True, "0": False}
-                if not lowered.drop_nulls().is_in(list(mapping)).all():
-                    continue
-                cast = lowered.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
-            else:
-                cast = s.cast(target, strict=True)
-        except (pl.exceptions.PolarsError, ValueError):
-            continue
-        if cast.null_count() != s.null_count():
-            continue
-        out.append(cast.alias(name))
-    return df.with_columns(out) if out else df
-
-
-def read_batch_file(path: str | Path, spec: DatasetSpec) -> pl.DataFrame:
-    """Read a landed batch (csv or parquet by suffix), cast to spec dtypes where possible.
-
-    Raises BatchFileError for files that cannot be read at all; schema problems (a missing
-    column, a column that cannot be cast) are left for validate_batch to report."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BatchFileError(f"{path}: cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise BatchFileError(f"{path}: empty file (0 rows, no header)")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            df = pl.read_parquet(io.BytesIO(data))
-        except Exception as exc:  # polars raises several error types for a bad footer
-            raise BatchFileError(
-                f"{path}: corrupt or truncated parquet ({len(data)} bytes): {_first_line(exc)}"
-            ) from None
-    elif suffix == ".csv":
-        df = _read_csv_bytes(path, data)
-    else:
-        raise BatchFileError(f"{path}: unknown batch file type {suffix!r} (csv or parquet)")
-    return _cast_declared(df, spec)
-
-
-def _read_csv_bytes(path: Path, data: bytes) -> pl.DataFrame:
-    lines = data.rstrip(b"\r\n").split(b"\n")
-    # A file cut mid-write ends without a newline in a short last line; polars would quietly
-    # fill the missing fields with nulls, so detect it here.
-    short_last = len(lines) > 1 and lines[-1].count(b",") < lines[0].count(b",")
-    if short_last and not data.endswith(b"\n"):
-        raise BatchFileError(
-            f"{path}: truncated csv: last line {len(lines)} has fewer fields than the header"
-        )
-    try:
-        # Everything as text first: casting per the spec afterwards keeps a bad value visible
-        # (the column stays String) instead of failing the whole read.
-        return pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except Exception as exc:  # ComputeError / NoDataError / ShapeError
-        raise BatchFileError(f"{path}: unreadable csv: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    batch = lf.filter((t >= start) & (t < end)).select(names).sort(order, nulls_last=True)
+    return cast_exactly(batch.collect(), dtypes)
 
 
 # --- synthetic stream ----------------------------------------------------------------------

@@ -47,6 +47,10 @@ _KIND_DTYPES = {
     "categorical": {"String", "Boolean"} | {n for n in DTYPES if n.startswith(("Int", "UInt"))},
     "timestamp": {"Datetime", "Date"},
 }
+# The file-order row index that ingestion adds to row-batched datasets (no time column): it is the
+# order that features, training's validation split and scoring follow, and it ties each row to
+# its batch ([offset, offset + rows)). Never a declared column.
+ROW_INDEX = "__row"
 _FREQUENCY = re.compile(r"^(\d+)([dh])$")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -274,6 +278,9 @@ class DatasetSpec(_Strict):
     features: FeaturesSpec
     row_count: RowCountSpec = RowCountSpec()
     groups: list[str] = []
+    # A batch column the spec does not declare: "fail" the schema audit (default), or "drop" it
+    # at ingestion. Never published silently (it may be personal data, e.g. an ssn).
+    extra_columns: Literal["fail", "drop"] = "fail"
 
     # The YAML file the spec came from (None when built in code): relative source paths resolve
     # against its folder.
@@ -302,6 +309,10 @@ class DatasetSpec(_Strict):
                 if n not in allowed:
                     problems.append(f"{field}[{i}]: {n!r} is not a declared column")
 
+        reserved = sorted(n for n in cols if n.startswith("__"))
+        if reserved:
+            problems.append(f"columns: {reserved} are reserved (names starting with '__' are "
+                            f"internal, e.g. {ROW_INDEX!r})")
         dupes = sorted({n for n in declared if declared.count(n) > 1})
         if dupes:
             problems.append(f"columns: duplicate names {dupes}")

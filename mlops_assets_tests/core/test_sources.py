@@ -143,8 +143,9 @@ def test_read_batch_file_round_trips(tmp_path: Path, batch: pl.DataFrame) -> Non
     [
         ("empty.csv", b"", "empty file"),
         ("empty.parquet", b"", "empty file"),
-        ("junk.parquet", b"PAR1 this is not parquet", "corrupt or truncated parquet"),
-        ("cut.csv", b"event_id,event_ts,x1\n1,2024-01-02 00:00:00,0.5\n2,2024-01", "truncated csv"),
+        ("junk.parquet", b"PAR1 this is not parquet", "truncated parquet"),
+        ("cut.csv", b"event_id,event_ts,x1\n1,2024-01-02 00:00:00,0.5\n2,2024-01",
+         "csv truncated at line 3"),
         ("b.json", b"{}", "unknown batch file type"),
     ],
 )
@@ -163,7 +164,7 @@ def test_read_batch_file_truncated_parquet_and_missing(tmp_path: Path, batch: pl
     batch.write_parquet(tmp_path / "b.parquet")
     data = (tmp_path / "b.parquet").read_bytes()
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
-    with pytest.raises(BatchFileError, match=r"cut\.parquet: corrupt or truncated parquet"):
+    with pytest.raises(BatchFileError, match=r"cut\.parquet: truncated parquet"):
         read_batch_file(tmp_path / "cut.parquet", spec)
     with pytest.raises(BatchFileError, match="cannot read file"):
         read_batch_file(tmp_path / "absent.parquet", spec)

@@ -56,10 +56,12 @@ def test_range_message_names_column_count_and_values() -> None:
     rule = failed(report)[("range", "dep_delay")]
     assert rule.failing_rows == 3
     assert rule.message == (
-        "range: column dep_delay has 3 rows outside [-100, 2000] (e.g. 99999.0, -500.0)"
+        "range: batch 2013-01-05, column dep_delay: 3 of 4 rows outside [-100, 2000] "
+        "(row 1: 99999.0, row 3: -500.0, row 4: 99999.0)"
     )
-    assert rule.examples == [{"dep_delay": 99999.0}, {"dep_delay": -500.0}]
-    assert "FAIL range: column dep_delay" in report.summary()
+    assert rule.examples == [{"row": 1, "dep_delay": 99999.0}, {"row": 3, "dep_delay": -500.0},
+                             {"row": 4, "dep_delay": 99999.0}]
+    assert "FAIL range: batch 2013-01-05, column dep_delay" in report.summary()
 
 
 def test_nulls_duplicates_and_window() -> None:
@@ -75,15 +77,20 @@ def test_nulls_duplicates_and_window() -> None:
     assert fails[("not_null", "arr_delay")].failing_rows == 2
     dup = fails[("unique_keys", None)]
     assert dup.failing_rows == 2
-    assert dup.examples == [{"carrier": "UA", "flight": 1, "ts": datetime(2013, 1, 5, 6)}]
-    assert "carrier='UA', flight=1" in dup.message
+    assert dup.examples == [
+        {"carrier": "UA", "flight": 1, "ts": datetime(2013, 1, 5, 6), "rows": [1, 2]}
+    ]
+    assert "rows 1, 2: carrier='UA', flight=1" in dup.message
+    assert "rows are null (rows 1, 3)" in fails[("not_null", "arr_delay")].message
     window = fails[("in_window", "ts")]
     assert window.failing_rows == 2  # the end of the window is excluded
     assert "[2013-01-05 00:00:00, 2013-01-06 00:00:00)" in window.message
     as_json = json.loads(json.dumps(validate_batch(df, SPEC, KEY).to_dict()))
     assert as_json["passed"] is False
     dup_json = next(r for r in as_json["rules"] if r["rule"] == "unique_keys")
-    assert dup_json["examples"] == [{"carrier": "UA", "flight": 1, "ts": "2013-01-05 06:00:00"}]
+    assert dup_json["examples"] == [
+        {"carrier": "UA", "flight": 1, "ts": "2013-01-05 06:00:00", "rows": [1, 2]}
+    ]
 
 
 def test_missing_column_fails_only_schema() -> None:
@@ -91,7 +98,9 @@ def test_missing_column_fails_only_schema() -> None:
     assert set(failed(report)) == {("schema", "dep_delay"), ("schema", "arr_delay")}
     skipped = {(r.rule, r.column) for r in report.rules if r.skipped}
     assert skipped == {("range", "dep_delay"), ("not_null", "arr_delay")}
-    assert "schema: column arr_delay is missing (expected Float64)" in report.summary()
+    assert "schema: batch 2013-01-05, column arr_delay is missing (expected Float64)" in (
+        report.summary()
+    )
 
 
 def test_dtypes_castable_or_not() -> None:
@@ -99,13 +108,15 @@ def test_dtypes_castable_or_not() -> None:
     castable = good().with_columns(pl.Series("arr_delay", [1, 20, 3, -5]))
     report = validate_batch(castable, SPEC, KEY)
     assert report.passed
-    assert any("cast from Int64" in r.message for r in report.rules)
+    assert any("cast exactly from Int64" in r.message for r in report.rules)
     text = good().with_columns(pl.Series("dep_delay", ["0", "late", None, "1"]))
     report = validate_batch(text, SPEC, KEY)
     assert set(failed(report)) == {("schema", "dep_delay")}
     msg = failed(report)[("schema", "dep_delay")].message
-    assert msg == ("schema: column dep_delay has dtype String, expected Float64 "
-                   "(not safely castable; e.g. '0', 'late')")
+    # The real offender (row 2), not the first (valid) values.
+    assert msg == ("schema: batch 2013-01-05, column dep_delay: 1 of 4 rows can't be cast exactly "
+                   "from String to Float64: not a number that fits Float64 (row 2: 'late')")
+    assert failed(report)[("schema", "dep_delay")].failing_rows == 1
     # Keys made of a Datetime with another unit stay usable.
     ns = good().with_columns(pl.col("ts").cast(pl.Datetime("ns")))
     assert validate_batch(ns, SPEC, KEY).passed
@@ -114,7 +125,7 @@ def test_dtypes_castable_or_not() -> None:
 def test_empty_and_row_count() -> None:
     report = validate_batch(good().head(0), SPEC, KEY)
     assert set(failed(report)) == {("non_empty", None), ("row_count", None)}
-    assert "row_count: 0 rows outside [2, 10]" in report.summary()
+    assert "row_count: batch 2013-01-05: 0 rows outside [2, 10]" in report.summary()
     big = pl.concat([good().with_columns(pl.col("flight") + 10 * i) for i in range(3)])
     fails = failed(validate_batch(big, SPEC, KEY))
     assert set(fails) == {("row_count", None)}
