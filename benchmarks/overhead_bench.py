@@ -118,7 +118,7 @@ class Workload:
     # -- plain ---------------------------------------------------------------------------------
     def plain(self) -> None:
         from mlops_assets.assets.training import split_batches
-        from mlops_assets.core.features import TARGET, build_features, feature_columns
+        from mlops_assets.core.features import TARGET, build_features, feature_columns, order_column
         from mlops_assets.core.model import (
             TrainConfig,
             serialize_model,
@@ -143,7 +143,7 @@ class Workload:
             pl.col(TARGET).is_not_null())
         numeric, categorical = feature_columns(spec)
         trained = train_model(frame, numeric=numeric, categorical=categorical, target=TARGET,
-                              task=spec.target.task, time_column=spec.time_column or TARGET,
+                              task=spec.target.task, time_column=order_column(spec),
                               config=TrainConfig.from_dict(self.training))
         weights, meta = serialize_model(trained)
         (out / "weights.safetensors").write_bytes(weights)

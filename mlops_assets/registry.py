@@ -554,7 +554,7 @@ def reproduce(
     import polars as pl
 
     from mlops_assets.assets.training import read_features, rows_digest
-    from mlops_assets.core.features import TARGET, feature_code_version
+    from mlops_assets.core.features import TARGET, feature_code_version, order_column
     from mlops_assets.core.model import TrainConfig, train_model
     from mlops_assets.core.spec import load_spec
     from mlops_assets.model_store import library_versions, save_version
@@ -580,7 +580,7 @@ def reproduce(
         categorical=record["categorical_features"],
         target=TARGET,
         task=record["task"],
-        time_column=record.get("time_column") or spec.time_column or TARGET,
+        time_column=record.get("time_column") or order_column(spec),
         config=hyper,
     )
     now = {

@@ -6,7 +6,13 @@ import dagster as dg
 import polars as pl
 
 from mlops_assets import layout
-from mlops_assets.core.features import TARGET, build_features, feature_code_version, feature_columns
+from mlops_assets.core.features import (
+    TARGET,
+    build_features,
+    feature_code_version,
+    feature_columns,
+    rows_of_batch,
+)
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.resources.lakefs import LakeFSResource
 from mlops_assets.wap import (
@@ -123,7 +129,7 @@ def _read_history(
 
 def _rows_of(table: pl.DataFrame, spec: DatasetSpec, key: str) -> pl.DataFrame:
     if spec.time_column is None:
-        return table
+        return rows_of_batch(table, spec, key)  # its own row block, not every row of the run
     start, end = spec.batch_window(key)
     t = pl.col(spec.time_column)
     return table.filter((t >= start) & (t < end))

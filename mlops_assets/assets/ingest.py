@@ -39,7 +39,7 @@ def build_ingest_assets(
         for key in context.partition_keys:
             path = landing.batch_file(ds, key)
             try:
-                frames[key] = read_batch_file(path, spec) if path else extract_batch(spec, key)
+                frames[key] = read_batch_file(path, spec, key) if path else extract_batch(spec, key)
             except BatchFileError as error:
                 # Nothing of this run is written, so main and the branch stay as they were.
                 raise dg.Failure(description=f"batch {key} rejected: {error}") from None

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from mlops_assets import layout
 from mlops_assets.assets.model_card import build_model_card_asset
-from mlops_assets.core.features import TARGET, feature_code_version, feature_columns
+from mlops_assets.core.features import TARGET, feature_code_version, feature_columns, order_column
 from mlops_assets.core.promotion import PromotionDecision, PromotionPolicy, decide_promotion
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.model_store import (
@@ -175,7 +175,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             categorical=categorical,
             target=TARGET,
             task=spec.target.task,
-            time_column=spec.time_column or TARGET,
+            time_column=order_column(spec),
             config=hyper,
             progress=context.log.info,
         )

@@ -48,7 +48,7 @@ def build_batch_checks(
             message = (
                 f"{rule}: all {len(keys)} batch(es) pass"
                 if not failures
-                else "; ".join(f"batch {key}: {r.message}" for key, r in failures[:5])
+                else "; ".join(r.message for _, r in failures[:5])  # messages name the batch
                 + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else "")
             )
             yield dg.AssetCheckResult(

@@ -16,6 +16,10 @@ which look only at earlier days):
   over all groups in the same window, and to 0.0 when the window is empty (the first day);
 * rows with a null target are kept (target null) so that unlabelled rows can be scored;
   trainers drop them.
+
+A row-batched dataset (no time column) is ordered by ROW_INDEX, the file-order row index that
+ingestion adds: never by keys or the target, whose order can put one class in the validation
+split. ROW_INDEX is kept in the table, where it ties each row to its batch (``rows_of_batch``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
-from mlops_assets.core.spec import DatasetSpec, SpecError
+from mlops_assets.core.spec import ROW_INDEX, DatasetSpec, SpecError
 
 TARGET = "target"
 NULL_CATEGORY = "__null__"
@@ -48,6 +52,23 @@ def feature_columns(spec: DatasetSpec) -> tuple[list[str], list[str]]:
     for r in spec.features.rolling_target_rates:
         numeric += [r.rate_column, r.count_column]
     return numeric, list(spec.features.categorical)
+
+
+def order_column(spec: DatasetSpec) -> str:
+    """The column that orders rows in time (for the validation split): the time column, or the
+    file-order row index of a row-batched dataset."""
+    return spec.time_column or ROW_INDEX
+
+
+def rows_of_batch(table: pl.DataFrame, spec: DatasetSpec, key: str) -> pl.DataFrame:
+    """The rows of ``table`` (raw rows or the model table) that belong to batch ``key``: its time
+    window, or its block [offset, offset + rows) of the row index."""
+    if spec.time_column is None:
+        offset, length = spec.batch_rows(key)
+        return table.filter(pl.col(ROW_INDEX).is_between(offset, offset + length, closed="left"))
+    start, end = spec.batch_window(key)
+    t = pl.col(spec.time_column)
+    return table.filter((t >= start) & (t < end))
 
 
 def target_expr(spec: DatasetSpec) -> pl.Expr:
@@ -122,7 +143,12 @@ def build_features(history: pl.LazyFrame, spec: DatasetSpec) -> pl.LazyFrame:
     # Sorted for determinism: the same rows give the same table whatever their input order.
     # Sorting the raw rows first (not the wide table last) moves the fewest bytes; every later
     # step is per row or keeps the order, and features.function sees the rows in this order.
-    order = ([tc] if tc else []) + [k for k in spec.keys if k != tc]
+    if tc is None and ROW_INDEX not in history.collect_schema():
+        raise SpecError(
+            f"{spec.name}: raw rows lack the row index {ROW_INDEX!r} that ingestion adds to "
+            "row batches (extract_batch, read_batch_file with the partition key): re-ingest them"
+        )
+    order = [tc, *[k for k in spec.keys if k != tc]] if tc else [ROW_INDEX]
     lf = history.sort(order, nulls_last=True)
     if spec.features.function:
         from mlops_assets.core.sources import resolve_callable  # sources imports numpy; lazily
@@ -168,7 +194,7 @@ def build_features(history: pl.LazyFrame, spec: DatasetSpec) -> pl.LazyFrame:
     ]
 
     num_cols, cat_cols = feature_columns(spec)
-    lead = list(dict.fromkeys([*spec.keys, *([tc] if tc else [])]))
+    lead = list(dict.fromkeys([*spec.keys, order_column(spec)]))
     lead = [c for c in lead if c not in cat_cols]  # a key that is a feature appears once, last
     body = main.select(*lead, TARGET, *numeric, *categorical)
     if per_row is not None:

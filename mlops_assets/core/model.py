@@ -313,6 +313,10 @@ def train_model(
     if overlap or target in numeric + categorical:
         raise ValueError(f"feature lists overlap each other or the target: {overlap or target}")
 
+    if time_column == target:
+        # Sorting by the label puts one class in each split (train loss ~0, validation AUC 0.5).
+        raise ValueError(f"time_column {time_column!r} is the target: order the split by a time "
+                         "column or by the row index (features.order_column)")
     # Rows without a label carry no training signal.
     data = frame.filter(pl.col(target).is_not_null())
     train_df, val_df = time_split(data, time_column, config.val_fraction)
