@@ -19,13 +19,15 @@ out-of-sample batch sees. Categorical statistics are computed against the rest's
 (exact), MMD against a sample of the rest's rows.
 
 Null model (per statistic): ``log(stat) = mu + beta * (log n - log n0) + e``, ``e ~ N(0, sd^2)``
-(MMD^2 can be negative: linear scale, ``sd`` inflated by ``n0/n`` for smaller batches). ``mu`` is
-the median, ``sd = max(sd, 1.4826 MAD, min_log_sd)`` (conservative), ``beta`` the OLS slope
+(MMD^2 can be negative: ``log(mmd2 + 1/n + 1/n_ref)``, slope in [-1, 0]). ``mu`` is
+the median, ``sd = max(sd, 1.4826 MAD, (q90 - median) / 1.2816, min_log_sd)`` (conservative:
+the upper tail decides), ``beta`` the OLS slope
 clamped to [-0.5, 0] (-0.5 = pure sampling noise, 0 = batch effects that do not shrink with n)
 when the batches' sizes vary enough to estimate it, else -0.5. A new value's calibrated p-value
-is the Student-t predictive tail ``t_{B-1}.sf((t - m) / (sd sqrt(1 + 1/B)))``: it extrapolates
-below 1/B, which a purely empirical p over B ~ 40 batches cannot (Holm over 20 features needs
-p < 0.0025).
+is the Student-t predictive tail ``t_{B'-1}.sf((t - m) / (sd sqrt(1 + 1/B')))`` with
+``B' = B (1 - r1) / (1 + r1)`` (r1: lag-1 autocorrelation of the residuals, in [0, 0.9]): it
+extrapolates below 1/B, which a purely empirical p over B ~ 40 batches cannot (Holm over 20
+features needs p < 0.0025).
 """
 
 from __future__ import annotations
@@ -62,56 +64,63 @@ class StatCalibration:
     name: str
     kind: str  # "numeric" | "categorical" | "prediction" | "mmd"
     statistic: str  # "wasserstein_sd" | "psi" | "jensen_shannon" | "mmd2"
-    scale: str  # "log" | "linear"
+    scale: str  # "log" (kept for the JSON format)
     values: list[float]  # per pseudo-batch, in-sample corrected
     n: list[int]  # rows the statistic saw in each pseudo-batch
     center: float
     spread: float
     slope: float
     log_n0: float
+    # Effective number of batches (lag-1 autocorrelation of the residuals, in batch order):
+    # autocorrelated batches carry less information about the null spread.
+    n_eff: float = float("nan")
+    offset_ref_rows: int = 0  # MMD: log(mmd2 + 1/n + 1/n_ref) keeps the log defined
 
     @property
     def n_batches(self) -> int:
         return len(self.values)
 
-    def _transform(self, stat: float) -> float:
-        return float(np.log(max(stat, _STAT_FLOOR))) if self.scale == "log" else float(stat)
+    def _offset(self, n: int) -> float:
+        return 1.0 / max(n, 1) + 1.0 / self.offset_ref_rows if self.offset_ref_rows else 0.0
 
-    def _inverse(self, t: np.ndarray) -> np.ndarray:
-        return np.exp(t) if self.scale == "log" else t
+    def _transform(self, stat: float, n: int) -> float:
+        return float(np.log(max(stat + self._offset(n), _STAT_FLOOR)))
+
+    def _inverse(self, t: np.ndarray, n: int) -> np.ndarray:
+        return np.exp(t) - self._offset(n)
+
+    @property
+    def df(self) -> float:
+        b = self.n_eff if np.isfinite(self.n_eff) else self.n_batches
+        return max(b - 1.0, 2.0)
 
     def predictive(self, n: int) -> tuple[float, float]:
         """(mean, sd) of the transformed statistic for a batch of ``n`` rows."""
         log_n = float(np.log(max(n, 1)))
-        b = self.n_batches
-        if self.scale == "log":
-            mean, sd = self.center + self.slope * (log_n - self.log_n0), self.spread
-        else:  # MMD^2: its noise ~ 1/n; only inflate for smaller batches (conservative)
-            mean, sd = self.center, self.spread * max(1.0, float(np.exp(self.log_n0 - log_n)))
-        return mean, sd * float(np.sqrt(1.0 + 1.0 / b))
+        mean = self.center + self.slope * (log_n - self.log_n0)
+        return mean, self.spread * float(np.sqrt(1.0 + 1.0 / (self.df + 1.0)))
 
     def p_value(self, stat: float, n: int) -> tuple[float, float]:
         """(calibrated one-sided p, z) of a new batch's statistic."""
         from scipy.stats import t as student_t
 
         mean, sd = self.predictive(n)
-        z = (self._transform(stat) - mean) / sd
-        return float(student_t.sf(z, df=self.n_batches - 1)), float(z)
+        z = (self._transform(stat, n) - mean) / sd
+        return float(student_t.sf(z, df=self.df)), float(z)
 
     def limit(self, n: int, p: float) -> float:
         """The statistic value whose calibrated p equals ``p`` (upper band edge)."""
         from scipy.stats import t as student_t
 
         mean, sd = self.predictive(n)
-        return float(self._inverse(np.array(mean + sd * student_t.isf(p, self.n_batches - 1))))
+        return float(self._inverse(np.array(mean + sd * student_t.isf(p, self.df)), n))
 
     def empirical_band(self, n: int, q: float = 0.05) -> tuple[float, float]:
         """[q, 1-q] quantiles of the pseudo-batch values, moved to ``n`` rows (display only)."""
-        t = np.array([self._transform(v) for v in self.values])
-        if self.scale == "log":
-            t = t + self.slope * (np.log(max(n, 1)) - np.log(np.maximum(self.n, 1)))
+        t = np.array([self._transform(v, m) for v, m in zip(self.values, self.n, strict=True)])
+        t = t + self.slope * (np.log(max(n, 1)) - np.log(np.maximum(self.n, 1)))
         lo, hi = np.quantile(t, [q, 1 - q])
-        return float(self._inverse(np.array(lo))), float(self._inverse(np.array(hi)))
+        return float(self._inverse(np.array(lo), n)), float(self._inverse(np.array(hi), n))
 
 
 @dataclass
@@ -159,31 +168,37 @@ class Calibration:
 
 # ---- fitting ------------------------------------------------------------------------------------
 def _fit(name: str, kind: str, statistic: str, values: list[float], ns: list[int],
-         min_log_sd: float) -> StatCalibration:
+         min_log_sd: float, ref_rows: int = 0) -> StatCalibration:
     v = np.asarray(values, dtype=np.float64)
-    log_n = np.log(np.maximum(np.asarray(ns, dtype=np.float64), 1.0))
+    n_arr = np.maximum(np.asarray(ns, dtype=np.float64), 1.0)
+    log_n = np.log(n_arr)
     log_n0 = float(np.median(log_n))
-    if statistic == "mmd2":
-        t, scale = v, "linear"
-        slope = 0.0
-        resid = t
-        floor = 1e-6
-    else:
-        t, scale = np.log(np.maximum(v, _STAT_FLOOR)), "log"
-        x = log_n - log_n0
-        # Slope only where the sizes vary enough to pin it down; clamped to the two physical
-        # regimes (sampling noise ~ n^-1/2 ... batch effects independent of n).
-        slope = -0.5
-        if v.size >= 10 and x.std() >= 0.1:
-            slope = float(np.clip(np.polyfit(x, t, 1)[0], -0.5, 0.0))
-        resid = t - slope * x
-        floor = min_log_sd
+    # MMD^2 (unbiased) can be < 0: log(mmd2 + 1/n + 1/n_ref), ~ the biased estimator's offset.
+    offset = 1.0 / n_arr + 1.0 / ref_rows if ref_rows else 0.0
+    t = np.log(np.maximum(v + offset, _STAT_FLOOR))
+    x = log_n - log_n0
+    # Slope only where the sizes vary enough to pin it down; clamped to the two physical
+    # regimes (pure sampling noise: n^-1/2 for distances, n^-1 for MMD^2 ... batch effects that
+    # do not shrink with n: 0).
+    noise_slope = -1.0 if ref_rows else -0.5
+    slope = noise_slope
+    if v.size >= 10 and x.std() >= 0.1:
+        slope = float(np.clip(np.polyfit(x, t, 1)[0], noise_slope, 0.0))
+    resid = t - slope * x
+    floor = min_log_sd
     center = float(np.median(resid))
     mad = 1.4826 * float(np.median(np.abs(resid - center)))
-    spread = max(float(resid.std(ddof=1)) if resid.size > 1 else 0.0, mad, floor)
-    return StatCalibration(name=name, kind=kind, statistic=statistic, scale=scale,
+    # Only the upper tail raises alarms and distances are right-skewed even on the log scale:
+    # also match the 90th percentile (q90 - median = 1.2816 sd for a normal).
+    upper = (float(np.quantile(resid, 0.9)) - center) / 1.2816
+    spread = max(float(resid.std(ddof=1)) if resid.size > 1 else 0.0, mad, upper, floor)
+    r1 = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 3 and resid.std() > 0 \
+        else 0.0
+    r1 = min(max(r1, 0.0), 0.9)
+    return StatCalibration(name=name, kind=kind, statistic=statistic, scale="log",
                            values=v.tolist(), n=[int(x) for x in ns], center=center,
-                           spread=spread, slope=slope, log_n0=log_n0)
+                           spread=spread, slope=slope, log_n0=log_n0,
+                           n_eff=float(v.size * (1 - r1) / (1 + r1)), offset_ref_rows=ref_rows)
 
 
 def pseudo_batches(frame: pl.DataFrame, *, batch_column: str | None = None,
@@ -287,8 +302,10 @@ def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list
                 stat, _, _ = mmd_permutation_test(x, y, summary.sigma, n_permutations=0)
                 add(MMD_KEY, "mmd", "mmd2", stat, n_y)
 
+    ref_rows = min(cap, len(summary.sample))
     stats = {
-        key: _fit(key, kinds[key][0], kinds[key][1], vals, sizes[key], min_log_sd)
+        key: _fit(key, kinds[key][0], kinds[key][1], vals, sizes[key], min_log_sd,
+                  ref_rows if key == MMD_KEY else 0)
         for key, vals in values.items() if len(vals) >= _MIN_BATCHES
     }
     return CalibrationSet(shape=shape, batches=[b for b, _ in batches], stats=stats,
