@@ -51,7 +51,9 @@ def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_
     if shape == "daily":
         ref_frame = daily_stream(ref_batches, size, seed=100)
     else:
-        ref_frame = daily_stream(int(np.ceil(ref_batches * size / 1000)), 1000, seed=100)
+        # At least 42 days: the reference must span the day-level (rolling-rate) variation.
+        ref_frame = daily_stream(max(42, int(np.ceil(ref_batches * size / 1000))), 1000,
+                                 seed=100)
     ref = build_reference(ref_frame, NUMERIC, CATEGORICAL, score_column="score")
     t0 = time.perf_counter()
     ref.calibration = calibrate_reference(
