@@ -13,7 +13,7 @@ for full runs, regenerates the entry's marked section of ``docs/benchmarks.md`` 
 the ``<!-- bench:NAME:start/end -->`` markers is left alone).
 
 Entries: versioning, overhead, load_time, memory, loop (issue 6; loop runs 3 repeats, each
-with its own bootstrap and a real dagster-daemon), features and drift (their own modules'
+with its own bootstrap and a real dagster-daemon), features, drift and detection (their own modules'
 main(); their sections of docs/benchmarks.md are written by hand). In a full run ``features``
 is run at 1M rows only and ``drift`` with its --quick sizes (results ``features_1m.json``,
 ``drift_quick.json``), so that everything fits in about 15 minutes; ``--long`` runs both at
@@ -33,7 +33,7 @@ from benchmarks.common import RESULTS_DIR, machine_info, update_doc_section, wri
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 OWN = ("versioning", "overhead", "load_time", "memory", "loop")
-ALL = (*OWN, "features", "drift")
+ALL = (*OWN, "features", "drift", "detection")
 DEFAULT = ALL
 TITLES = {
     "versioning": "Versioning cost against data size (lakeFS vs a copied folder)",
@@ -74,6 +74,14 @@ def run_drift(quick: bool, repeats: int, out_dir: Path, long: bool) -> dict[str,
     return {"results_file": str(out_dir / f"{name}.json")}
 
 
+def run_detection(quick: bool, out_dir: Path) -> dict[str, Any]:
+    # Detection quality (issue 9): own results file, section of docs/benchmarks.md by hand.
+    name = "detection_quick" if quick else "detection"
+    argv = ["--out", str(out_dir / f"{name}.json"), *(["--quick"] if quick else [])]
+    _module("detection").main(argv)
+    return {"results_file": str(out_dir / f"{name}.json")}
+
+
 def run_entry(name: str, quick: bool, repeats: int | None, out_dir: Path, long: bool = False,
               lakefs_server: Any = None, command: str = "") -> dict[str, Any]:
     """Run one entry; for our own entries write ``<out_dir>/<name>[_quick].json`` and return
@@ -82,6 +90,8 @@ def run_entry(name: str, quick: bool, repeats: int | None, out_dir: Path, long: 
         return run_features(quick, repeats or (2 if quick else 5), out_dir, long)
     if name == "drift":
         return run_drift(quick, repeats or (2 if quick else 5), out_dir, long)
+    if name == "detection":
+        return run_detection(quick, out_dir)
     mod = _module(name)
     kwargs: dict[str, Any] = {"quick": quick, "repeats": repeats}
     if name in ("versioning", "overhead", "loop"):

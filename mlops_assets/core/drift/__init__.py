@@ -1,6 +1,7 @@
 """Drift detection core: reference summaries, two engines behind one interface, reports.
 
->>> ref = build_reference(train, numeric=["x"], categorical=["c"])   # JSON via ref.to_dict()
+>>> ref = build_reference(train, numeric=["x"], categorical=["c"], score_column="score")
+>>> ref.calibration = calibrate_reference(train, ref, batch_column="day")  # null bands
 >>> report = get_detector("native").detect(ref, batch, DriftConfig())
 >>> report.drifted, report.drifted_features(), to_markdown(report, ref, batch)
 
@@ -8,6 +9,7 @@ torch, scipy, matplotlib and alibi_detect are imported inside the functions that
 importing this package stays cheap.
 """
 
+from .calibration import Calibration, CalibrationSet, StatCalibration, calibrate_reference
 from .reference import (
     CategoricalReference,
     NumericReference,
@@ -29,6 +31,8 @@ from .report import (
 )
 
 __all__ = [
+    "Calibration",
+    "CalibrationSet",
     "CategoricalReference",
     "DriftConfig",
     "DriftDetector",
@@ -37,8 +41,10 @@ __all__ = [
     "MultivariateDrift",
     "NumericReference",
     "ReferenceSummary",
+    "StatCalibration",
     "adjust_pvalues",
     "build_reference",
+    "calibrate_reference",
     "effect_size_plot_png",
     "get_detector",
     "histograms_png",

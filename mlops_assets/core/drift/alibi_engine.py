@@ -118,7 +118,7 @@ class AlibiDetector(DriftDetector):
                                       perms))
         report = _finalize(
             self.name, features, multivariate, prediction_feature(reference, current, config),
-            config, current.height, extra,
+            config, current.height, extra, reference=reference,
         )
         report.seconds = time.perf_counter() - t0
         return report

@@ -368,7 +368,7 @@ class NativeDetector(DriftDetector):
             )
         report = _finalize(
             self.name, features, multivariate, prediction_feature(reference, current, config),
-            config, current.height,
+            config, current.height, reference=reference,
         )
         report.seconds = time.perf_counter() - t0
         return report

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .calibration import Calibration
+
 __all__ = [
     "CategoricalReference",
     "NumericReference",
@@ -34,7 +36,9 @@ __all__ = [
     "median_heuristic_sigma",
 ]
 
-SUMMARY_VERSION = 1
+# 2: optional ``calibration`` (null bands from the reference's own batches, calibration.py).
+# Version-1 summaries still load; their reports use the fixed-threshold verdict with a note.
+SUMMARY_VERSION = 2
 # The median heuristic is O(k^2) in memory; a few thousand rows pin sigma down well enough.
 _SIGMA_MAX_ROWS = 3000
 
@@ -88,6 +92,7 @@ class ReferenceSummary:
     score: NumericReference | None = None
     version: int = SUMMARY_VERSION
     meta: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     # ---- arrays -------------------------------------------------------------------------------
     def sample_array(self) -> np.ndarray:
@@ -111,6 +116,7 @@ class ReferenceSummary:
         if version > SUMMARY_VERSION:
             raise ValueError(f"reference summary version {version} is newer than supported")
         score = data.get("score")
+        calibration = data.get("calibration")
         return cls(
             numeric={k: NumericReference(**v) for k, v in data["numeric"].items()},
             categorical={k: CategoricalReference(**v) for k, v in data["categorical"].items()},
@@ -123,6 +129,7 @@ class ReferenceSummary:
             score=NumericReference(**score) if score else None,
             version=version,
             meta=dict(data.get("meta", {})),
+            calibration=Calibration.from_dict(calibration) if calibration else None,
         )
 
 
