@@ -6,8 +6,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from mlops_assets.assets import hello
-from mlops_assets_tests.conftest import dagster_job_execute, lakefs_env
+from mlops_assets.defs import hello
+from mlops_assets.testing import dagster_job_execute, lakefs_env
 
 pytestmark = pytest.mark.lakefs
 

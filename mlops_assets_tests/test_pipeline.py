@@ -5,11 +5,16 @@ import os
 import polars as pl
 import pytest
 
-from mlops_assets import layout
-from mlops_assets.assets.training import rows_digest
 from mlops_assets.core.features import TARGET
-from mlops_assets_tests.conftest import dagster_job_execute, lakefs_env
-from mlops_assets_tests.pipeline_helpers import failure_messages, pipeline_definitions, run_job
+from mlops_assets.defs.training.assets import rows_digest
+from mlops_assets.platform import layout
+from mlops_assets.testing import (
+    dagster_job_execute,
+    failure_messages,
+    lakefs_env,
+    pipeline_definitions,
+    run_job,
+)
 
 pytestmark = pytest.mark.lakefs
 

@@ -8,6 +8,7 @@ torch, scipy, matplotlib and alibi_detect are imported inside the functions that
 importing this package stays cheap.
 """
 
+from .engines import get_detector
 from .reference import (
     CategoricalReference,
     NumericReference,
@@ -23,7 +24,6 @@ from .report import (
     MultivariateDrift,
     adjust_pvalues,
     effect_size_plot_png,
-    get_detector,
     histograms_png,
     to_markdown,
 )
