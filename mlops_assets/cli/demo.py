@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets.cli.run_summary import summarize_latest_run
+from mlops_assets.core.check_names import QUALITY_BAR
 from mlops_assets.defs.partitions import range_tags
 from mlops_assets.settings import Settings
 
@@ -130,6 +131,6 @@ def quality_bar_failure(settings: Settings) -> str | None:
         runs[0].run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.check_name == "meets_quality_bar" and not evaluation.passed:
+        if evaluation.check_name == QUALITY_BAR and not evaluation.passed:
             return evaluation.description or "below the bar"
     return None

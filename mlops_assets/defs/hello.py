@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
     commit_run_branch,
@@ -25,7 +26,7 @@ def greetings_frame(run_id: str) -> pl.DataFrame:
     )
 
 
-@dg.asset(group_name="hello", code_version="1", kinds={"polars", "lakefs"})
+@dg.asset(group_name="hello", code_version=code_version(__name__, "mlops_assets.defs.wap"), kinds={"polars", "lakefs"})
 def hello_greetings(
     context: dg.AssetExecutionContext, lakefs: LakeFS
 ) -> dg.MaterializeResult:
@@ -60,7 +61,7 @@ def greetings_are_complete(
     )
 
 
-@dg.asset(group_name="hello", deps=[hello_greetings], code_version="1", kinds={"lakefs"})
+@dg.asset(group_name="hello", deps=[hello_greetings], code_version=code_version(__name__, "mlops_assets.defs.wap"), kinds={"lakefs"})
 def hello_published(
     context: dg.AssetExecutionContext, lakefs: LakeFS
 ) -> dg.MaterializeResult:

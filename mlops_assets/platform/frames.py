@@ -2,6 +2,8 @@
 the rows a model was trained on (what the model record and the reproduction compare)."""
 
 import hashlib
+import json
+from typing import Any
 
 import polars as pl
 
@@ -20,3 +22,16 @@ def read_features(lakefs: LakeFSClient, ref: str, ds: str, keys: list[str]) -> p
     return pl.concat(frames, how="vertical_relaxed")
 
 
+
+
+def frames_digest(frames: list[pl.DataFrame]) -> str:
+    """A content hash of several frames in order (a batch range's data version)."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(rows_digest(frame).encode())
+    return digest.hexdigest()
+
+
+def json_digest(value: Any) -> str:
+    """A content hash of a JSON document as it is stored (keys sorted)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

@@ -263,6 +263,20 @@ class LakeFSClient:
             "stat object", lambda: self._repo().ref(ref).object(path).exists(), ref=ref, path=path
         )
 
+    def content_version(self, ref: str, paths: list[str]) -> str:
+        """A hash of the objects' lakeFS checksums: the same bytes give the same version on any
+        commit (a commit id would be new on every run)."""
+        import hashlib
+
+        def stat(path: str) -> str:
+            return self._call("stat object",
+                              lambda: self._repo().ref(ref).object(path).stat().checksum,
+                              ref=ref, path=path)
+
+        sums = self._concurrently(stat, paths)
+        return hashlib.sha256("\n".join(f"{p} {s}" for p, s in zip(paths, sums, strict=True))
+                              .encode()).hexdigest()
+
     def list_objects(self, ref: str, prefix: str = "") -> list[str]:
         return self._call(
             "list objects",

@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from mlops_assets.core.check_names import (
+    META_BATCHES,
+    META_DRIFTED_BATCHES,
+    META_DRIFTED_FEATURES,
+    META_OUT_OF_BOUNDS,
+    RETRAIN_TRIGGER_CHECKS,
+)
 from mlops_assets.core.retrain_policy import (
     CheckEvaluation,
     RetrainPolicy,
@@ -23,10 +30,10 @@ from mlops_assets.core.retrain_policy import (
     decide_retrain,
 )
 from mlops_assets.defs.ingest.landing import BATCH_SUFFIXES, LandingResource
-from mlops_assets.defs.monitoring.assets import DATA_DRIFT, PERFORMANCE
 from mlops_assets.defs.partitions import range_tags
 
-TRIGGER_CHECKS = (DATA_DRIFT, PERFORMANCE)
+TRIGGER_CHECKS = RETRAIN_TRIGGER_CHECKS
+HISTORY_PAGE = 100  # check evaluations read per storage call
 
 
 @dataclass(frozen=True)
@@ -159,15 +166,34 @@ def build_sensors(
     return [landing_sensor, drift_retrain_sensor]
 
 
+def _history_since(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, after_id: int, page: int
+) -> list:
+    """Every execution record of `key` newer than `after_id`, newest first, page by page (a
+    burst of evaluations between two ticks is never cut at a page size). Dagster 1.13 has no
+    public instance method for a check's history (only the latest record), so this one place
+    reads the event log storage, through its documented cursor."""
+    out: list = []
+    cursor: int | None = None
+    while True:
+        records = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=page, cursor=cursor
+        )
+        fresh = [r for r in records if r.id > after_id]
+        out += fresh
+        if len(records) < page or len(fresh) < len(records):
+            return out
+        cursor = records[-1].id
+
+
 def _new_evaluations(
-    instance: dg.DagsterInstance, check: str, after_id: int, limit: int = 50
+    instance: dg.DagsterInstance, check: str, after_id: int, page: int = HISTORY_PAGE
 ) -> list[CheckEvaluation]:
     """Completed evaluations of a drift check newer than `after_id` (the check history, so an
     evaluation between two ticks is never missed)."""
     key = dg.AssetCheckKey(dg.AssetKey("drift_report"), check)
-    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=limit)
     out = []
-    for record in records:
+    for record in _history_since(instance, key, after_id, page):
         evaluation = record.evaluation
         # The history also holds planned (not yet run) evaluations: skip them.
         if record.id <= after_id or not isinstance(evaluation, dg.AssetCheckEvaluation):
@@ -177,10 +203,10 @@ def _new_evaluations(
             record_id=record.id,
             check=check,
             passed=evaluation.passed,
-            batches=list(meta.get("batches") or []),
-            drifted_batches=list(meta.get("drifted_batches") or
-                                 sorted((meta.get("out_of_bounds") or {}).keys())),
-            drifted_features=dict(meta.get("drifted_features") or {}),
+            batches=list(meta.get(META_BATCHES) or []),
+            drifted_batches=list(meta.get(META_DRIFTED_BATCHES) or
+                                 sorted((meta.get(META_OUT_OF_BOUNDS) or {}).keys())),
+            drifted_features=dict(meta.get(META_DRIFTED_FEATURES) or {}),
             run_id=record.run_id,
         ))
     return out

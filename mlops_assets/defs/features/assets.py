@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import polars as pl
 
+from mlops_assets.core.check_names import NO_LEAKAGE, NO_UNEXPECTED_NULLS
 from mlops_assets.core.features import TARGET, build_features, feature_code_version, feature_columns
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.resources import LakeFS
@@ -15,6 +16,7 @@ from mlops_assets.defs.wap import (
     publish_run_branch,
 )
 from mlops_assets.platform import layout
+from mlops_assets.platform.frames import frames_digest
 
 
 def lookback_days(spec: DatasetSpec) -> int:
@@ -43,13 +45,13 @@ def build_features_asset(
         kinds={"polars", "lakefs"},
         check_specs=[
             dg.AssetCheckSpec(
-                "no_leakage",
+                NO_LEAKAGE,
                 asset="features",
                 blocking=True,
                 description="a batch's features use nothing after the batch",
             ),
             dg.AssetCheckSpec(
-                "no_unexpected_nulls",
+                NO_UNEXPECTED_NULLS,
                 asset="features",
                 blocking=True,
                 description="every feature column is filled",
@@ -101,7 +103,9 @@ def build_features_asset(
         if published:
             meta["published_commit"] = published.commit_id
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id), metadata=meta, check_results=checks
+            data_version=dg.DataVersion(frames_digest(list(parts.values()))),
+            metadata=meta,
+            check_results=checks,
         )
 
     return features
@@ -136,7 +140,7 @@ def _leakage_check(
     identical (nothing later leaked in), and every written row must sit inside its batch."""
     if spec.time_column is None:
         return dg.AssetCheckResult(
-            check_name="no_leakage",
+            check_name=NO_LEAKAGE,
             passed=True,
             metadata={"note": "no time column: batches are independent"},
         )
@@ -148,7 +152,7 @@ def _leakage_check(
     identical = rebuilt.equals(original)
     outside = sum(part.height - _rows_of(part, spec, key).height for key, part in parts.items())
     return dg.AssetCheckResult(
-        check_name="no_leakage",
+        check_name=NO_LEAKAGE,
         passed=identical and outside == 0,
         metadata={
             "batch_rebuilt_without_future_data": first,
@@ -162,7 +166,7 @@ def _null_check(table: pl.DataFrame, spec: DatasetSpec) -> dg.AssetCheckResult:
     numeric, categorical = feature_columns(spec)
     nulls = {c: n for c in [*numeric, *categorical] if (n := table.get_column(c).null_count())}
     return dg.AssetCheckResult(
-        check_name="no_unexpected_nulls",
+        check_name=NO_UNEXPECTED_NULLS,
         passed=not nulls,
         metadata={
             "columns_with_nulls": dg.MetadataValue.json(nulls),

@@ -5,6 +5,7 @@ import polars as pl
 
 from mlops_assets.core.sources import BatchFileError, extract_batch, read_batch_file
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.ingest.landing import LandingResource
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
@@ -14,6 +15,7 @@ from mlops_assets.defs.wap import (
     publish_run_branch,
 )
 from mlops_assets.platform import layout
+from mlops_assets.platform.frames import frames_digest
 
 
 def build_ingest_assets(
@@ -26,7 +28,7 @@ def build_ingest_assets(
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.sources", "mlops_assets.defs.wap"),
         kinds={"polars", "lakefs"},
         description=f"{ds} batches landed as parquet on the run's lakeFS branch (never on main).",
     )
@@ -63,7 +65,9 @@ def build_ingest_assets(
         meta["dagster/row_count"] = sum(rows.values())
         meta["rows_per_batch"] = dg.MetadataValue.json(rows)
         meta["sources"] = dg.MetadataValue.json(sources)
-        return dg.MaterializeResult(data_version=dg.DataVersion(commit_id), metadata=meta)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(frames_digest(list(frames.values()))), metadata=meta
+        )
 
     @dg.asset(
         name="validated_batch",
@@ -71,7 +75,7 @@ def build_ingest_assets(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[raw_batch],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.defs.wap"),
         kinds={"lakefs"},
         description="Publish: the audited batches merged from the run branch into main. Skipped "
         "when a blocking batch check fails, so a bad batch never reaches main.",
@@ -82,7 +86,8 @@ def build_ingest_assets(
         keys = context.partition_keys
         result = publish_run_branch(context, lakefs, f"{ds}: publish validated {_span(keys)}")
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(result.commit_id),
+            data_version=dg.DataVersion(lakefs.content_version(
+                result.commit_id, [layout.raw_batch(ds, k) for k in keys])),
             metadata={
                 "lakefs_commit": result.commit_id,
                 "lakefs_uri": lakefs.uri(result.commit_id, layout.raw_prefix(ds)),

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from mlops_assets.core.check_names import BATCH_RULE_PREFIX
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.core.validation import RULES, RuleResult, validate_batch
 from mlops_assets.defs.partitions import run_partition_keys
@@ -24,7 +25,7 @@ def build_batch_checks(
     ds = spec.name
     specs = [
         dg.AssetCheckSpec(
-            name=f"batch_{rule}",
+            name=f"{BATCH_RULE_PREFIX}{rule}",
             asset=raw_batch.key,
             blocking=True,
             description=f"validation rule `{rule}` over every batch of the run",
@@ -52,7 +53,7 @@ def build_batch_checks(
                 + (f" (and {len(failures) - 5} more)" if len(failures) > 5 else "")
             )
             yield dg.AssetCheckResult(
-                check_name=f"batch_{rule}",
+                check_name=f"{BATCH_RULE_PREFIX}{rule}",
                 asset_key=raw_batch.key,
                 passed=not failures,
                 severity=dg.AssetCheckSeverity.ERROR,

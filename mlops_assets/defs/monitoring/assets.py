@@ -12,17 +12,26 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from mlops_assets.core.check_names import (
+    DATA_DRIFT,
+    META_BATCHES,
+    META_DRIFTED_BATCHES,
+    META_DRIFTED_FEATURES,
+    META_EFFECT_SIZES,
+    META_OUT_OF_BOUNDS,
+    META_SHARE_DRIFTED,
+    PERFORMANCE,
+    PREDICTION_DRIFT,
+)
 from mlops_assets.core.features import TARGET
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch, publish_run_branch
 from mlops_assets.platform import layout
+from mlops_assets.platform.frames import json_digest
 from mlops_assets.platform.model_store import read_pointer
 
-DATA_DRIFT = "no_data_drift"
-PREDICTION_DRIFT = "no_prediction_drift"
-PERFORMANCE = "performance_within_bounds"
-DRIFT_CHECKS = (DATA_DRIFT, PREDICTION_DRIFT, PERFORMANCE)
 MIN_LABELLED_ROWS = 50
 
 
@@ -69,7 +78,9 @@ def build_drift_report_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[predictions, champion],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.drift.native",
+                                  "mlops_assets.core.drift.report",
+                                  "mlops_assets.core.drift.reference", "mlops_assets.core.metrics"),
         kinds={"lakefs"},
         check_specs=[
             dg.AssetCheckSpec(DATA_DRIFT, asset="drift_report",
@@ -125,7 +136,7 @@ def build_drift_report_asset(
             + (f"**data drift in {', '.join(drifted)}**" if drifted else "no data drift")
         )
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(json_digest(per_batch)),
             check_results=checks,
             metadata={
                 "lakefs_commit": commit_id,
@@ -188,11 +199,11 @@ def drift_check_results(
             description=("no data drift" if not data_drifted else "data drift in " + "; ".join(
                 f"{k}: {', '.join(effects(r))}" for k, r in data_drifted.items())),
             metadata={
-                "batches": dg.MetadataValue.json(batches),
-                "drifted_batches": dg.MetadataValue.json(sorted(data_drifted)),
-                "drifted_features": dg.MetadataValue.json(
+                META_BATCHES: dg.MetadataValue.json(batches),
+                META_DRIFTED_BATCHES: dg.MetadataValue.json(sorted(data_drifted)),
+                META_DRIFTED_FEATURES: dg.MetadataValue.json(
                     {k: effects(r) for k, r in data_drifted.items()}),
-                "share_drifted": dg.MetadataValue.json(
+                META_SHARE_DRIFTED: dg.MetadataValue.json(
                     {k: round(d["report"]["share_drifted"], 3) for k, d in per_batch.items()}),
             },
         ),
@@ -202,8 +213,8 @@ def drift_check_results(
             severity=dg.AssetCheckSeverity(config.prediction_drift_severity.upper()),
             description=("scores as in training" if not pred_drifted else
                          "score distribution shifted in " + ", ".join(sorted(pred_drifted))),
-            metadata={"batches": dg.MetadataValue.json(batches),
-                      "effect_sizes": dg.MetadataValue.json(
+            metadata={META_BATCHES: dg.MetadataValue.json(batches),
+                      META_EFFECT_SIZES: dg.MetadataValue.json(
                           {k: round(p["effect_size"], 4) for k, p in pred_drifted.items()})},
         ),
         dg.AssetCheckResult(
@@ -213,7 +224,7 @@ def drift_check_results(
             description=("performance within the evaluation interval" if not perf_out else
                          "performance below the evaluation interval in "
                          + ", ".join(sorted(perf_out))),
-            metadata={"batches": dg.MetadataValue.json(batches),
-                      "out_of_bounds": dg.MetadataValue.json(perf_out)},
+            metadata={META_BATCHES: dg.MetadataValue.json(batches),
+                      META_OUT_OF_BOUNDS: dg.MetadataValue.json(perf_out)},
         ),
     ]

@@ -3,7 +3,9 @@
 import dagster as dg
 import polars as pl
 
+from mlops_assets.core.check_names import PREDICTIONS_COMPLETE
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
     commit_run_branch,
@@ -12,6 +14,7 @@ from mlops_assets.defs.wap import (
     publish_run_branch,
 )
 from mlops_assets.platform import layout
+from mlops_assets.platform.frames import frames_digest
 from mlops_assets.platform.model_store import load_version, read_pointer
 
 
@@ -49,11 +52,11 @@ def build_predictions_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[features, champion],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.model", "mlops_assets.defs.wap"),
         kinds={"pytorch", "lakefs"},
         check_specs=[
             dg.AssetCheckSpec(
-                "predictions_complete",
+                PREDICTIONS_COMPLETE,
                 asset="predictions",
                 blocking=True,
                 description="one finite score per feature row",
@@ -114,11 +117,11 @@ def build_predictions_asset(
         meta["dagster/row_count"] = written
         meta["model_version"] = version
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(frames_digest(list(outputs.values()))),
             metadata=meta,
             check_results=[
                 dg.AssetCheckResult(
-                    check_name="predictions_complete",
+                    check_name=PREDICTIONS_COMPLETE,
                     passed=passed,
                     metadata={
                         "feature_rows": expected,

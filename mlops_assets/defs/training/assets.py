@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from mlops_assets.core.check_names import QUALITY_BAR
 from mlops_assets.core.features import TARGET, feature_code_version, feature_columns
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.training.config import EvaluationConfig, TrainingConfig, quality_bar
 from mlops_assets.defs.training.model_card import build_model_card_asset
@@ -16,7 +18,7 @@ from mlops_assets.defs.training.promotion import build_champion_asset, candidate
 from mlops_assets.defs.training.render import headline_text, metrics_table, small_record
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch
 from mlops_assets.platform import layout
-from mlops_assets.platform.frames import read_features, rows_digest
+from mlops_assets.platform.frames import json_digest, read_features, rows_digest
 from mlops_assets.platform.model_store import (
     library_versions,
     load_version,
@@ -45,7 +47,9 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         name="model",
         group_name=ds,
         deps=[features],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.defs.training.config",
+                                  "mlops_assets.core.model", "mlops_assets.core.train_config",
+                                  "mlops_assets.platform.model_store"),
         kinds={"pytorch", "lakefs"},
         description=f"A tabular MLP (embeddings + MLP) trained on {ds} features read at one "
         "lakeFS commit; weights (safetensors) and a JSON record (the experiment log).",
@@ -118,7 +122,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         )
         best = trained.history.get("best_val_loss")
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(record["weights_sha256"]),
             metadata={
                 "model_version": version,
                 "lakefs_commit": commit_id,
@@ -141,7 +145,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         name="reference_summary",
         group_name=ds,
         deps=[model],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.drift.reference",
+                                  "mlops_assets.core.model"),
         kinds={"lakefs"},
         description="What drift is measured against, computed once per trained model from its "
         "training rows at their data commit: per-feature quantiles, category counts, a fixed "
@@ -160,11 +165,12 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         frame = frame.with_columns(pl.Series(SCORE, predict(trained, frame)))
         reference = build_reference(frame, numeric, categorical, score_column=SCORE, seed=0)
         path = layout.model_dir(ds, version) + "reference.json"
-        lakefs.put_json(branch, path, reference.to_dict())
+        reference_doc = reference.to_dict()
+        lakefs.put_json(branch, path, reference_doc)
         commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: reference of {version}",
                                       model_version=version)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(json_digest(reference_doc)),
             metadata={
                 "model_version": version,
                 "lakefs_commit": commit_id,
@@ -182,9 +188,10 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         name="evaluation",
         group_name=ds,
         deps=[model],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.metrics",
+                                  "mlops_assets.core.model"),
         kinds={"lakefs"},
-        check_specs=[dg.AssetCheckSpec("meetsquality_bar", asset="evaluation", blocking=True)],
+        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
         description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
         "calibration. A model below the quality bar never reaches main.",
     )
@@ -207,16 +214,17 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         value = (metrics.get(headline) or {}).get("value")
         passed = value is not None and value >= bar
         base = layout.model_dir(ds, version)
-        lakefs.put_json(branch, base + "evaluation.json", {
+        evaluation_doc = {
             "version": version, "batches": record["eval_batches"], "rows": frame.height,
             "metrics": metrics, "quality_bar": {headline: bar}, "passed": passed,
-        })
+        }
+        lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
         commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: evaluate {version}",
                                       model_version=version, passed=passed)
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(json_digest(evaluation_doc)),
             check_results=[dg.AssetCheckResult(
-                check_name="meetsquality_bar",
+                check_name=QUALITY_BAR,
                 passed=passed,
                 metadata={headline: value, "bar": bar, "model_version": version},
                 description=f"{headline} {value} vs bar {bar}",

@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from mlops_assets.core.check_names import GROUP_GAP
 from mlops_assets.core.features import TARGET
 from mlops_assets.core.model_card import (
     describe_gap,
@@ -17,13 +18,15 @@ from mlops_assets.core.model_card import (
     worst_gap,
 )
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch
 from mlops_assets.platform import layout
+from mlops_assets.platform.frames import json_digest
 from mlops_assets.platform.lakefs_client import LakeFSNotFoundError
 from mlops_assets.platform.model_store import load_version, read_pointer
 
-GAP_CHECK = "group_gap_within_bound"
+GAP_CHECK = GROUP_GAP  # kept: tests and callers know the old name
 
 
 class ModelCardConfig(dg.Config):
@@ -48,7 +51,8 @@ def build_model_card_asset(
         name="model_card",
         group_name=ds,
         deps=[evaluation],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.model_card",
+                                  "mlops_assets.core.model"),
         kinds={"lakefs"},
         check_specs=[dg.AssetCheckSpec(
             GAP_CHECK, asset="model_card", blocking=False,
@@ -106,7 +110,7 @@ def build_model_card_asset(
                                       model_version=version)
         within = gap is None or gap["gap"] <= config.max_group_gap
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(commit_id),
+            data_version=dg.DataVersion(json_digest(card)),
             metadata={
                 "model_version": version,
                 "lakefs_commit": commit_id,

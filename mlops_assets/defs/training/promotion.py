@@ -7,11 +7,12 @@ import polars as pl
 from mlops_assets.core.features import TARGET
 from mlops_assets.core.promotion import PromotionDecision, PromotionPolicy, decide_promotion
 from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.training.config import PromotionConfig
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch, publish_run_branch
 from mlops_assets.platform import layout
-from mlops_assets.platform.frames import read_features
+from mlops_assets.platform.frames import json_digest, read_features
 from mlops_assets.platform.lakefs_client import LakeFSConflictError
 from mlops_assets.platform.model_store import load_version, read_pointer, write_pointer
 from mlops_assets.registry import (
@@ -72,7 +73,9 @@ def build_champion_asset(
         name="champion",
         group_name=ds,
         deps=[evaluation, reference_summary, model_card],
-        code_version="1",
+        code_version=code_version(__name__, "mlops_assets.core.promotion",
+                                  "mlops_assets.registry.lock",
+                                  "mlops_assets.registry.history"),
         kinds={"lakefs"},
         description="Champion/challenger: the new model replaces the champion only if it is "
         "better on the same most recent labelled window by the configured margin, with a paired "
@@ -140,7 +143,8 @@ def build_champion_asset(
             lakefs.create_tag(f"champion-{version}", merged.commit_id, exist_ok=True)
         verdict = "promoted to champion" if decision.promote else "rejected; champion kept"
         return dg.MaterializeResult(
-            data_version=dg.DataVersion(merged.commit_id),
+            # Who is champion and why: the same comparison gives the same version.
+            data_version=dg.DataVersion(json_digest(decision.to_dict())),
             metadata={
                 "model_version": version,
                 "promoted": decision.promote,
