@@ -26,7 +26,9 @@ def greetings_frame(run_id: str) -> pl.DataFrame:
     )
 
 
-@dg.asset(group_name="hello", code_version=code_version(__name__, "mlops_assets.defs.wap"), kinds={"polars", "lakefs"})
+CODE_VERSION = code_version(__name__, "mlops_assets.defs.wap")
+
+@dg.asset(group_name="hello", code_version=CODE_VERSION, kinds={"polars", "lakefs"})
 def hello_greetings(
     context: dg.AssetExecutionContext, lakefs: LakeFS
 ) -> dg.MaterializeResult:
@@ -61,7 +63,7 @@ def greetings_are_complete(
     )
 
 
-@dg.asset(group_name="hello", deps=[hello_greetings], code_version=code_version(__name__, "mlops_assets.defs.wap"), kinds={"lakefs"})
+@dg.asset(group_name="hello", deps=[hello_greetings], code_version=CODE_VERSION, kinds={"lakefs"})
 def hello_published(
     context: dg.AssetExecutionContext, lakefs: LakeFS
 ) -> dg.MaterializeResult:

@@ -68,7 +68,7 @@ def build_model_card_asset(
         context: dg.AssetExecutionContext, config: ModelCardConfig, lakefs: LakeFS
     ) -> dg.MaterializeResult:
         from mlops_assets.core.model import predict
-        from mlops_assets.defs.training.assets import read_features
+        from mlops_assets.platform.frames import read_features
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
         pointer = read_pointer(lakefs, branch, ds, "candidate")
