@@ -246,16 +246,16 @@ def profile_platform(w: Workload, top: int = 25) -> dict[str, Any]:
         by_package[_package(filename)] = by_package.get(_package(filename), 0.0) + tt
     wanted = {
         ("core/features.py", "build_features"): "build_features (plan)",
-        ("assets/features.py", "_leakage_check"): "features audit: leakage rebuild",
-        ("assets/features.py", "_read_history"): "features: read raw from lakeFS",
+        ("defs/features/assets.py", "_leakage_check"): "features audit: leakage rebuild",
+        ("defs/features/assets.py", "_read_history"): "features: read raw from lakeFS",
         ("core/model.py", "train_model"): "train_model",
-        ("resources/lakefs.py", "_call"): "all lakeFS API calls",
-        ("resources/lakefs.py", "put_frame"): "lakeFS put_frame (parquet encode + upload)",
-        ("resources/lakefs.py", "get_frame"): "lakeFS get_frame (download + parquet decode)",
-        ("resources/lakefs.py", "commit"): "lakeFS commit (incl. uncommitted check)",
-        ("resources/lakefs.py", "merge"): "lakeFS merge (incl. diff check)",
-        ("wap.py", "frame_metadata"): "materialization metadata",
-        ("model_store.py", "save_version"): "save model version",
+        ("platform/lakefs_client.py", "_call"): "all lakeFS API calls",
+        ("platform/lakefs_client.py", "put_frame"): "lakeFS put_frame (parquet encode + upload)",
+        ("platform/lakefs_client.py", "get_frame"): "lakeFS get_frame (download + parquet decode)",
+        ("platform/lakefs_client.py", "commit"): "lakeFS commit (incl. uncommitted check)",
+        ("platform/lakefs_client.py", "merge"): "lakeFS merge (incl. diff check)",
+        ("defs/wap.py", "frame_metadata"): "materialization metadata",
+        ("platform/model_store.py", "save_version"): "save model version",
         ("polars/lazyframe/frame.py", "collect"): "polars collect (all)",
     }
     functions = {}

@@ -3,9 +3,11 @@
 datasets/<ds>/raw/date=<key>/batch.parquet          landed batches (published = validated)
 datasets/<ds>/features/date=<key>/features.parquet  the model table, one file per batch
 datasets/<ds>/predictions/date=<key>/predictions.parquet
-models/<ds>/<version>/weights.safetensors | model.json | record.json | evaluation.json
-models/<ds>/candidate.json                          the latest trained model
-models/<ds>/current.json                            the model that passed evaluation (scoring)
+datasets/<ds>/drift/date=<key>/report.json         drift report of a batch vs the champion
+models/<ds>/<version>/weights.safetensors | model.json | record.json | evaluation.json |
+    decision.json | reference.json | model_card.md | group_metrics.json
+models/<ds>/aliases/<alias>.json                    candidate (latest trained), champion
+                                                    (scores new batches), or any other alias
 """
 
 import re
