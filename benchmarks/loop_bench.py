@@ -66,18 +66,20 @@ def _stages(instance: dg.DagsterInstance, batch_run: str, train_run: str, t0: fl
 
 
 def one_loop(server: Any, workdir: Path) -> dict[str, Any]:
-    from mlops_assets_tests.conftest import lakefs_env, make_resource
-    from mlops_assets_tests.daemon_helpers import (
+    from mlops_assets.testing import (
         all_finished,
+        lakefs_env,
         land_batches,
+        make_client,
+        pipeline_definitions,
         prepare_home,
+        run_job,
         running_daemon,
         runs_of,
         wait_for,
     )
-    from mlops_assets_tests.pipeline_helpers import pipeline_definitions, run_job
 
-    lakefs = make_resource(server, f"loop-{uuid.uuid4().hex[:8]}")
+    lakefs = make_client(server, f"loop-{uuid.uuid4().hex[:8]}")
     lakefs.ensure_repository()
     home = prepare_home(workdir / "dagster_home")
     landing = workdir / "landing"

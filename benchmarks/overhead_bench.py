@@ -67,8 +67,8 @@ def days(start: str, end: str) -> list[str]:
 
 class Workload:
     def __init__(self, cfg: dict[str, Any], work: Path, lakefs: Any) -> None:
-        from mlops_assets.assets.features import lookback_days
         from mlops_assets.core.spec import load_spec
+        from mlops_assets.defs.features.assets import lookback_days
 
         self.cfg = cfg
         self.spec = load_spec(DATASET)
@@ -89,8 +89,8 @@ class Workload:
 
         from mlops_assets.core.sources import extract_batch
         from mlops_assets.definitions import build_definitions
-        from mlops_assets.partitions import range_tags
-        from mlops_assets.resources.landing import LandingResource
+        from mlops_assets.defs.ingest.landing import LandingResource
+        from mlops_assets.defs.partitions import range_tags
 
         raw = self.work / "plain" / "raw"
         raw.mkdir(parents=True)
@@ -117,7 +117,6 @@ class Workload:
 
     # -- plain ---------------------------------------------------------------------------------
     def plain(self) -> None:
-        from mlops_assets.assets.training import split_batches
         from mlops_assets.core.features import TARGET, build_features, feature_columns, order_column
         from mlops_assets.core.model import (
             TrainConfig,
@@ -125,6 +124,7 @@ class Workload:
             train_model,
             weights_sha256,
         )
+        from mlops_assets.defs.training.assets import split_batches
 
         spec, root = self.spec, self.work / "plain"
         out = root / f"out-{uuid.uuid4().hex[:8]}"
@@ -200,15 +200,15 @@ class Probes:
         self._undo.append((owner, attr, inner))
 
     def __enter__(self) -> Probes:
-        import mlops_assets.assets.features as asset_features
         import mlops_assets.core.model as model
-        from mlops_assets.resources.lakefs import LakeFSResource
+        import mlops_assets.defs.features.assets as asset_features
+        from mlops_assets.platform.lakefs_client import LakeFSClient
 
         self.wrap(model, "train_model", "train_model")
         self.wrap(pl.LazyFrame, "collect", "feature build (polars collect)")
         self.wrap(pl.DataFrame, "write_parquet", "parquet encode (+ local write, plain)")
         self.wrap(pl, "read_parquet", "parquet decode (+ local read, plain)")
-        self.wrap(LakeFSResource, "_call", "lakeFS API calls (HTTP, excl. parquet codec)")
+        self.wrap(LakeFSClient, "_call", "lakeFS API calls (HTTP, excl. parquet codec)")
         self.wrap(asset_features, "_leakage_check", "features audit (leakage rebuild)")
         return self
 
@@ -246,16 +246,16 @@ def profile_platform(w: Workload, top: int = 25) -> dict[str, Any]:
         by_package[_package(filename)] = by_package.get(_package(filename), 0.0) + tt
     wanted = {
         ("core/features.py", "build_features"): "build_features (plan)",
-        ("assets/features.py", "_leakage_check"): "features audit: leakage rebuild",
-        ("assets/features.py", "_read_history"): "features: read raw from lakeFS",
+        ("defs/features/assets.py", "_leakage_check"): "features audit: leakage rebuild",
+        ("defs/features/assets.py", "_read_history"): "features: read raw from lakeFS",
         ("core/model.py", "train_model"): "train_model",
-        ("resources/lakefs.py", "_call"): "all lakeFS API calls",
-        ("resources/lakefs.py", "put_frame"): "lakeFS put_frame (parquet encode + upload)",
-        ("resources/lakefs.py", "get_frame"): "lakeFS get_frame (download + parquet decode)",
-        ("resources/lakefs.py", "commit"): "lakeFS commit (incl. uncommitted check)",
-        ("resources/lakefs.py", "merge"): "lakeFS merge (incl. diff check)",
-        ("wap.py", "frame_metadata"): "materialization metadata",
-        ("model_store.py", "save_version"): "save model version",
+        ("platform/lakefs_client.py", "_call"): "all lakeFS API calls",
+        ("platform/lakefs_client.py", "put_frame"): "lakeFS put_frame (parquet encode + upload)",
+        ("platform/lakefs_client.py", "get_frame"): "lakeFS get_frame (download + parquet decode)",
+        ("platform/lakefs_client.py", "commit"): "lakeFS commit (incl. uncommitted check)",
+        ("platform/lakefs_client.py", "merge"): "lakeFS merge (incl. diff check)",
+        ("defs/wap.py", "frame_metadata"): "materialization metadata",
+        ("platform/model_store.py", "save_version"): "save model version",
         ("polars/lazyframe/frame.py", "collect"): "polars collect (all)",
     }
     functions = {}
@@ -289,7 +289,7 @@ def _package(filename: str) -> str:
 def run(quick: bool = False, repeats: int | None = None, server: Any = None,
         tmp_dir: str | None = None, profile: bool | None = None) -> dict[str, Any]:
     from mlops_assets.lakefs_server import LocalLakeFS, ensure_lakefs_binary
-    from mlops_assets.resources.lakefs import LakeFSResource
+    from mlops_assets.platform.lakefs_client import LakeFSClient
     from mlops_assets.settings import Settings
 
     cfg = QUICK if quick else FULL
@@ -302,7 +302,7 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
             own = LocalLakeFS(work / "lakefs", binary=ensure_lakefs_binary(
                 settings.cache_dir, settings.lakefs_binary))
             server = own.start()
-        lakefs = LakeFSResource(endpoint=server.endpoint, access_key_id=server.access_key_id,
+        lakefs = LakeFSClient(endpoint=server.endpoint, access_key_id=server.access_key_id,
                                 secret_access_key=server.secret_access_key,
                                 repository=f"bench-{uuid.uuid4().hex[:8]}")
         lakefs.ensure_repository()

@@ -11,7 +11,7 @@ files are written to a local folder ``v0``. Then, per repeat (one untimed warm-u
 
 - lakeFS: create branch ``run-<i>`` from main (timed ``branch``), overwrite 1% of the objects
   with new content (``change``), commit (``commit``), merge into main (``merge``), through the
-  platform's own LakeFSResource (so its pre-commit and pre-merge diff checks are included).
+  platform's own LakeFSClient (so its pre-commit and pre-merge diff checks are included).
 - naive: ``shutil.copytree(v<i>, v<i+1>)`` (``copy``) then overwrite the same 1% of files in the
   new folder (``change``): a versioned folder per version on the local filesystem; then, timed
   apart, ``fsync`` of every file of the new folder (what making that version durable costs).
@@ -75,7 +75,7 @@ def _frame(rng: np.random.Generator, rows: int, first_id: int) -> pl.DataFrame:
 
 def parquet_bytes(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", statistics=True)  # as LakeFSResource does
+    frame.write_parquet(buffer, compression="zstd", statistics=True)  # as LakeFSClient does
     return buffer.getvalue()
 
 
@@ -257,7 +257,7 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
     """Run the benchmark; ``server`` is a running lakeFS ``ServerInfo`` (else one is started in
     a temporary directory and stopped at the end)."""
     from mlops_assets.lakefs_server import LocalLakeFS, ensure_lakefs_binary
-    from mlops_assets.resources.lakefs import LakeFSResource
+    from mlops_assets.platform.lakefs_client import LakeFSClient
     from mlops_assets.settings import Settings
 
     repeats = repeats or (2 if quick else 5)
@@ -271,7 +271,7 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
                               binary=ensure_lakefs_binary(settings.cache_dir,
                                                           settings.lakefs_binary))
             server = own.start()
-        lakefs = LakeFSResource(endpoint=server.endpoint, access_key_id=server.access_key_id,
+        lakefs = LakeFSClient(endpoint=server.endpoint, access_key_id=server.access_key_id,
                                 secret_access_key=server.secret_access_key,
                                 repository=f"bench-{uuid.uuid4().hex[:8]}")
         lakefs.ensure_repository()

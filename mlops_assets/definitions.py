@@ -1,4 +1,4 @@
-"""The code location: assembles assets, checks, jobs and resources.
+"""The code location: assembles assets, checks, jobs and resources (from mlops_assets.defs).
 
 One dataset per code location, chosen by MLOPS_ASSETS_DATASET (a bundled spec name or a path to
 a spec YAML; default nycflights13): onboarding a dataset is a spec file, not code.
@@ -9,22 +9,22 @@ import warnings
 
 import dagster as dg
 
-from mlops_assets.assets import hello
-from mlops_assets.assets.features import build_features_asset
-from mlops_assets.assets.ingest import build_ingest_assets
-from mlops_assets.assets.monitoring import build_drift_report_asset
-from mlops_assets.assets.predictions import build_predictions_asset
-from mlops_assets.assets.training import build_training_assets
-from mlops_assets.checks.batch_checks import build_batch_checks
 from mlops_assets.core.spec import DatasetSpec, load_spec
-from mlops_assets.jobs import build_pipeline_jobs, hello_job
-from mlops_assets.partitions import batch_partitions
-from mlops_assets.resources import lakefs_resource_from_env, landing_resource_from_env
-from mlops_assets.sensors.automation import (
+from mlops_assets.defs import hello
+from mlops_assets.defs.automation.sensors import (
     AutomationSettings,
     automation_settings_from_env,
     build_sensors,
 )
+from mlops_assets.defs.features.assets import build_features_asset
+from mlops_assets.defs.ingest.assets import build_ingest_assets
+from mlops_assets.defs.ingest.checks import build_batch_checks
+from mlops_assets.defs.jobs import build_pipeline_jobs, hello_job
+from mlops_assets.defs.monitoring.assets import build_drift_report_asset
+from mlops_assets.defs.partitions import batch_partitions
+from mlops_assets.defs.resources import lakefs_resource_from_env, landing_resource_from_env
+from mlops_assets.defs.scoring.assets import build_predictions_asset
+from mlops_assets.defs.training.assets import build_training_assets
 
 DEFAULT_DATASET = "nycflights13"
 

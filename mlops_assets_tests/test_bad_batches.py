@@ -6,10 +6,10 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from mlops_assets import layout
 from mlops_assets.core.sources import extract_batch
 from mlops_assets.core.spec import load_spec
-from mlops_assets_tests.pipeline_helpers import failure_messages, pipeline_definitions, run_job
+from mlops_assets.platform import layout
+from mlops_assets.testing import failure_messages, pipeline_definitions, run_job
 
 pytestmark = pytest.mark.lakefs
 

@@ -9,18 +9,19 @@ the challenger won the paired test.
 import dagster as dg
 import pytest
 
-from mlops_assets import layout
 from mlops_assets.core.spec import load_spec
-from mlops_assets_tests.conftest import lakefs_env
-from mlops_assets_tests.daemon_helpers import (
+from mlops_assets.platform import layout
+from mlops_assets.testing import (
     all_finished,
+    lakefs_env,
     land_batches,
+    pipeline_definitions,
     prepare_home,
+    run_job,
     running_daemon,
     runs_of,
     wait_for,
 )
-from mlops_assets_tests.pipeline_helpers import pipeline_definitions, run_job
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.e2e]
 

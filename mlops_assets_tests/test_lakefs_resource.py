@@ -6,11 +6,11 @@ import time
 import polars as pl
 import pytest
 
-from mlops_assets.resources.lakefs import (
+from mlops_assets.platform.lakefs_client import (
+    LakeFSClient,
     LakeFSConflictError,
     LakeFSError,
     LakeFSNotFoundError,
-    LakeFSResource,
 )
 
 pytestmark = pytest.mark.lakefs
@@ -111,7 +111,7 @@ def test_missing_object_names_the_location(lakefs):
 
 
 def test_wrong_credentials_fail_fast_with_a_clear_message(lakefs_server):
-    resource = LakeFSResource(
+    resource = LakeFSClient(
         endpoint=lakefs_server.endpoint,
         access_key_id="AKIAWRONGWRONG",
         secret_access_key="a-very-secret-value",
@@ -131,7 +131,7 @@ def test_unreachable_server_fails_fast_with_a_clear_message():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    resource = LakeFSResource(
+    resource = LakeFSClient(
         endpoint=f"http://127.0.0.1:{port}",
         access_key_id="AKIA",
         secret_access_key="s3cret-value",
@@ -153,7 +153,7 @@ def test_unresponsive_server_times_out():
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         port = sock.getsockname()[1]
-        resource = LakeFSResource(
+        resource = LakeFSClient(
             endpoint=f"http://127.0.0.1:{port}",
             access_key_id="AKIA",
             secret_access_key="s",

@@ -15,7 +15,7 @@ from mlops_assets.lakefs_server import (
     pinned_version,
     read_env_file,
 )
-from mlops_assets_tests.conftest import make_resource
+from mlops_assets.testing import make_client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def test_start_twice_restart_and_persistence(tmp_path, lakefs_binary):
         assert oct(server.env_path.stat().st_mode & 0o777) == "0o600"
         assert first.endpoint in server.lakectl_config_path.read_text()
 
-        resource = make_resource(first, "persist")
+        resource = make_client(first, "persist")
         resource.ensure_repository()
         resource.create_branch("work")
         resource.put_bytes("work", "a/b.txt", b"payload")
@@ -63,7 +63,7 @@ def test_start_twice_restart_and_persistence(tmp_path, lakefs_binary):
     second = server.start()
     try:
         assert second.port == first.port  # same settings stay valid
-        resource = make_resource(second, "persist")
+        resource = make_client(second, "persist")
         assert resource.resolve("work") == commit_id
         assert resource.resolve("v1") == commit_id
         assert resource.get_bytes("work", "a/b.txt") == b"payload"

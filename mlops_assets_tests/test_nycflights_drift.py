@@ -4,10 +4,10 @@ retrain sensor asks for a retrain, and the December challenger is promoted."""
 import dagster as dg
 import pytest
 
-from mlops_assets import layout
-from mlops_assets.demo import retrain_request
+from mlops_assets.cli.demo import retrain_request
+from mlops_assets.platform import layout
 from mlops_assets.settings import Settings
-from mlops_assets_tests.pipeline_helpers import pipeline_definitions, run_job
+from mlops_assets.testing import pipeline_definitions, run_job
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.e2e]
 

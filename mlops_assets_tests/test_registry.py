@@ -7,15 +7,15 @@ import json
 import dagster as dg
 import pytest
 
-from mlops_assets import layout, registry
-from mlops_assets.assets.model_card import build_model_card_asset
+from mlops_assets import registry
+from mlops_assets.cli.registry import add_registry_commands
 from mlops_assets.core.spec import load_spec
+from mlops_assets.defs.training.model_card import build_model_card_asset
 from mlops_assets.lakefs_server import LocalLakeFS
+from mlops_assets.platform import layout
 from mlops_assets.registry import PromotionInFlightError, RegistryError, VersionNotFoundError
-from mlops_assets.registry_cli import add_registry_commands
 from mlops_assets.settings import Settings
-from mlops_assets_tests.conftest import make_resource
-from mlops_assets_tests.pipeline_helpers import pipeline_definitions, run_job
+from mlops_assets.testing import make_client, pipeline_definitions, run_job
 
 pytestmark = pytest.mark.lakefs
 
@@ -26,7 +26,7 @@ DS = "synthetic"
 def trained(lakefs_server, tmp_path_factory):
     """Two published versions: v1 (seed 0, batches up to 01-10) and v2 (seed 1, more batches),
     v2 the champion; predictions of 2024-01-01..13 by v2."""
-    lakefs = make_resource(lakefs_server)
+    lakefs = make_client(lakefs_server)
     lakefs.ensure_repository()
     defs = pipeline_definitions(lakefs, tmp_path_factory.mktemp("landing"))
     assert run_job(defs, "main_job", "2024-01-01", "2024-01-10").success
@@ -171,7 +171,7 @@ def test_history_survives_a_lakefs_restart(tmp_path, lakefs_binary):
     server = LocalLakeFS(tmp_path / "state", binary=lakefs_binary)
     info = server.start()
     try:
-        lakefs = make_resource(info, "history")
+        lakefs = make_client(info, "history")
         lakefs.ensure_repository()
         for version in ("synthetic-a", "synthetic-b"):
             _fake_version(lakefs, version)
@@ -183,7 +183,7 @@ def test_history_survives_a_lakefs_restart(tmp_path, lakefs_binary):
         server.stop()
     info = server.start()
     try:
-        lakefs = make_resource(info, "history")
+        lakefs = make_client(info, "history")
         after = registry.alias_history(lakefs, DS)
         assert after == before
         assert [(e.version, e.previous, e.action) for e in after] == [

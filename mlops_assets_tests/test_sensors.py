@@ -8,9 +8,9 @@ import pytest
 
 from mlops_assets.core.retrain_policy import RetrainPolicy
 from mlops_assets.core.spec import load_spec
-from mlops_assets.partitions import batch_partitions
-from mlops_assets.resources.landing import LandingResource
-from mlops_assets.sensors.automation import AutomationSettings, build_sensors, new_batch_ranges
+from mlops_assets.defs.automation.sensors import AutomationSettings, build_sensors, new_batch_ranges
+from mlops_assets.defs.ingest.landing import LandingResource
+from mlops_assets.defs.partitions import batch_partitions
 
 SPEC = load_spec("synthetic")
 SETTINGS = AutomationSettings(interval_seconds=1, retrain_train_days=8, retrain_eval_days=2,

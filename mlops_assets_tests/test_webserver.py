@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets_tests.conftest import lakefs_env
+from mlops_assets.testing import lakefs_env
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.e2e]
 

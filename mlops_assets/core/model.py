@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -21,53 +21,12 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from mlops_assets.core.train_config import TrainConfig
+
 Task = Literal["binary", "regression"]
 
 # Bump when the meta layout or the module architecture changes incompatibly.
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters; `asdict(config)` is JSON-serializable (tuples become lists)."""
-
-    hidden_sizes: tuple[int, ...] = (64, 32)
-    dropout: float = 0.1
-    # Embedding width per categorical: min(max_embedding_dim, (cardinality + 1) // 2 + 1),
-    # where cardinality counts the reserved unknown index 0.
-    max_embedding_dim: int = 16
-    # Categories seen fewer times than this in the training split map to index 0, so the
-    # "unknown" embedding is actually trained when set >= 2.
-    min_category_count: int = 1
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
-    batch_size: int = 256
-    max_epochs: int = 50
-    patience: int = 5
-    # The LAST share of rows by time is validation (no shuffling across time: avoids leakage).
-    val_fraction: float = 0.2
-    seed: int = 0
-    # Pinned thread count: bit-identical results need the same reduction order.
-    num_threads: int = 1
-    predict_batch_size: int = 65_536
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("batch_size, max_epochs and patience must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        # Normalise lists (e.g. coming back from JSON) so equality and hashing work.
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 def embedding_dim(cardinality: int, max_dim: int = 16) -> int:

@@ -10,6 +10,7 @@ importing this package stays cheap.
 """
 
 from .calibration import Calibration, CalibrationSet, StatCalibration, calibrate_reference
+from .engines import get_detector
 from .reference import (
     CategoricalReference,
     NumericReference,
@@ -25,7 +26,6 @@ from .report import (
     MultivariateDrift,
     adjust_pvalues,
     effect_size_plot_png,
-    get_detector,
     histograms_png,
     to_markdown,
 )

@@ -38,7 +38,6 @@ __all__ = [
     "adjust_pvalues",
     "effect_size_plot_png",
     "finalize_report",
-    "get_detector",
     "histograms_png",
     "to_markdown",
 ]
@@ -204,19 +203,6 @@ class DriftDetector(ABC):
     def detect(
         self, reference: ReferenceSummary, current: pl.DataFrame, config: DriftConfig
     ) -> DriftReport: ...
-
-
-def get_detector(engine: Engine = "native") -> DriftDetector:
-    # Imported lazily: the alibi engine pulls in alibi_detect (~10 s) only when asked for.
-    if engine == "native":
-        from .native import NativeDetector
-
-        return NativeDetector()
-    if engine == "alibi":
-        from .alibi_engine import AlibiDetector
-
-        return AlibiDetector()
-    raise ValueError(f"unknown drift engine {engine!r}; expected 'native' or 'alibi'")
 
 
 def adjust_pvalues(p: np.ndarray, method: Literal["holm", "bonferroni"]) -> np.ndarray:

@@ -1,0 +1,250 @@
+"""Training: a model version per run, its drift reference and its evaluation; the model card
+(model_card.py) and the guarded promotion (promotion.py) complete the stage."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from mlops_assets.core.check_names import QUALITY_BAR
+from mlops_assets.core.features import TARGET, feature_code_version, feature_columns, order_column
+from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.defs.code_versions import code_version
+from mlops_assets.defs.resources import LakeFS
+from mlops_assets.defs.training.config import EvaluationConfig, TrainingConfig, quality_bar
+from mlops_assets.defs.training.model_card import build_model_card_asset
+from mlops_assets.defs.training.promotion import build_champion_asset, candidate_version
+from mlops_assets.defs.training.render import headline_text, metrics_table, small_record
+from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch
+from mlops_assets.platform import layout
+from mlops_assets.platform.frames import json_digest, read_features, rows_digest
+from mlops_assets.platform.model_store import (
+    library_versions,
+    load_version,
+    save_version,
+    write_pointer,
+)
+
+SCORE = "score"
+
+
+def split_batches(keys: list[str], train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
+    """(training batches, evaluation batches): evaluation is the latest `eval_days`."""
+    if len(keys) < 2:
+        raise dg.Failure(f"need at least 2 featured batches to train and evaluate, found {keys}")
+    eval_days = max(1, min(eval_days, len(keys) // 3 or 1))
+    train_keys = keys[:-eval_days][-train_days:]
+    return train_keys, keys[-eval_days:]
+
+
+
+def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> list:
+    ds = spec.name
+    numeric, categorical = feature_columns(spec)
+
+    @dg.asset(
+        name="model",
+        group_name=ds,
+        deps=[features],
+        code_version=code_version(__name__, "mlops_assets.defs.training.config",
+                                  "mlops_assets.core.model", "mlops_assets.core.train_config",
+                                  "mlops_assets.platform.model_store"),
+        kinds={"pytorch", "lakefs"},
+        description=f"A tabular MLP (embeddings + MLP) trained on {ds} features read at one "
+        "lakeFS commit; weights (safetensors) and a JSON record (the experiment log).",
+    )
+    def model(
+        context: dg.AssetExecutionContext, config: TrainingConfig, lakefs: LakeFS
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.model import train_model
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        data_commit = lakefs.resolve(branch)  # read by commit id: the exact version trained on
+        available = layout.keys_in(lakefs.list_objects(data_commit, layout.features_prefix(ds)))
+        train_keys, eval_keys = split_batches(available, config.train_days, config.eval_days)
+        frame = read_features(lakefs, data_commit, ds, train_keys).filter(
+            pl.col(TARGET).is_not_null()
+        )
+        if frame.height == 0:
+            raise dg.Failure(f"no labelled rows in batches {train_keys[0]}..{train_keys[-1]}")
+        hyper = config.train_config()  # the run config's model fields are TrainConfig's own
+        context.log.info(
+            f"Training on {frame.height} rows ({train_keys[0]}..{train_keys[-1]}) "
+            f"at lakeFS commit {data_commit[:12]}"
+        )
+        trained = train_model(
+            frame,
+            numeric=numeric,
+            categorical=categorical,
+            target=TARGET,
+            task=spec.target.task,
+            time_column=order_column(spec),
+            config=hyper,
+            progress=context.log.info,
+        )
+        version = f"{ds}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
+        record = save_version(
+            lakefs,
+            branch,
+            ds,
+            version,
+            trained,
+            {
+                "version": version,
+                "dataset": ds,
+                "task": spec.target.task,
+                "data_commit": data_commit,
+                "repository": lakefs.repository,
+                "train_batches": train_keys,
+                "eval_batches": eval_keys,
+                "training_rows": frame.height,
+                "training_rows_sha256": rows_digest(frame),
+                "feature_code_version": feature_code_version(spec),
+                "numeric_features": numeric,
+                "categorical_features": categorical,
+                "hyperparameters": asdict(hyper),
+                "seed": config.seed,
+                "history": trained.history,
+                "library_versions": library_versions(),
+                "dagster_run_id": context.run.run_id,
+                "created_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        write_pointer(lakefs, branch, ds, "candidate", {"version": version})
+        commit_id = commit_run_branch(
+            context,
+            lakefs,
+            branch,
+            f"{ds}: train model {version}",
+            model_version=version,
+            data_commit=data_commit,
+        )
+        best = trained.history.get("best_val_loss")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(record["weights_sha256"]),
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, layout.model_dir(ds, version)),
+                "data_commit": data_commit,
+                "weights_sha256": record["weights_sha256"],
+                "dagster/row_count": frame.height,
+                "hyperparameters": dg.MetadataValue.json(asdict(hyper)),
+                "record": dg.MetadataValue.json(small_record(record)),
+                "summary": dg.MetadataValue.md(
+                    f"Model `{version}` trained on {frame.height} rows of "
+                    f"{len(train_keys)} batches ({train_keys[0]}..{train_keys[-1]}) at data "
+                    f"commit `{data_commit[:12]}`; best epoch {trained.history.get('best_epoch')}"
+                    + (f", val loss {best:.4f}" if isinstance(best, float) else "")
+                ),
+            },
+        )
+
+    @dg.asset(
+        name="reference_summary",
+        group_name=ds,
+        deps=[model],
+        code_version=code_version(__name__, "mlops_assets.core.drift.reference",
+                                  "mlops_assets.core.model"),
+        kinds={"lakefs"},
+        description="What drift is measured against, computed once per trained model from its "
+        "training rows at their data commit: per-feature quantiles, category counts, a fixed "
+        "sample and kernel width for MMD, and the model's score distribution.",
+    )
+    def reference_summary(
+        context: dg.AssetExecutionContext, lakefs: LakeFS
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.drift import build_reference
+        from mlops_assets.core.model import predict
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        version = candidate_version(lakefs, branch, ds)
+        trained, record = load_version(lakefs, branch, ds, version)
+        frame = read_features(lakefs, record["data_commit"], ds, record["train_batches"])
+        frame = frame.with_columns(pl.Series(SCORE, predict(trained, frame)))
+        reference = build_reference(frame, numeric, categorical, score_column=SCORE, seed=0)
+        path = layout.model_dir(ds, version) + "reference.json"
+        reference_doc = reference.to_dict()
+        lakefs.put_json(branch, path, reference_doc)
+        commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: reference of {version}",
+                                      model_version=version)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(json_digest(reference_doc)),
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, path),
+                "dagster/row_count": frame.height,
+                "summary": dg.MetadataValue.md(
+                    f"Reference of `{version}` from {frame.height} training rows at data commit "
+                    f"`{record['data_commit'][:12]}` ({len(numeric)} numeric, "
+                    f"{len(categorical)} categorical features, model scores)"
+                ),
+            },
+        )
+
+    @dg.asset(
+        name="evaluation",
+        group_name=ds,
+        deps=[model],
+        code_version=code_version(__name__, "mlops_assets.core.metrics",
+                                  "mlops_assets.core.model"),
+        kinds={"lakefs"},
+        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
+        description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
+        "calibration. A model below the quality bar never reaches main.",
+    )
+    def evaluation(
+        context: dg.AssetExecutionContext, config: EvaluationConfig, lakefs: LakeFS
+    ) -> dg.MaterializeResult:
+        from mlops_assets.core.metrics import evaluate
+        from mlops_assets.core.model import predict
+
+        branch = ensure_run_branch(lakefs, context.run.run_id)
+        version = candidate_version(lakefs, branch, ds)
+        trained, record = load_version(lakefs, branch, ds, version)
+        frame = read_features(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
+            pl.col(TARGET).is_not_null()
+        )
+        scores = predict(trained, frame)
+        metrics = evaluate(frame.get_column(TARGET).to_numpy(), scores, spec.target.task,
+                           n_bootstrap=config.n_bootstrap, seed=0)
+        headline, bar = quality_bar(spec, config)
+        value = (metrics.get(headline) or {}).get("value")
+        passed = value is not None and value >= bar
+        base = layout.model_dir(ds, version)
+        evaluation_doc = {
+            "version": version, "batches": record["eval_batches"], "rows": frame.height,
+            "metrics": metrics, "quality_bar": {headline: bar}, "passed": passed,
+        }
+        lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
+        commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: evaluate {version}",
+                                      model_version=version, passed=passed)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(json_digest(evaluation_doc)),
+            check_results=[dg.AssetCheckResult(
+                check_name=QUALITY_BAR,
+                passed=passed,
+                metadata={headline: value, "bar": bar, "model_version": version},
+                description=f"{headline} {value} vs bar {bar}",
+            )],
+            metadata={
+                "model_version": version,
+                "lakefs_commit": commit_id,
+                "lakefs_uri": lakefs.uri(commit_id, base + "evaluation.json"),
+                "dagster/row_count": frame.height,
+                "metrics": dg.MetadataValue.md(metrics_table(metrics)),
+                "calibration": dg.MetadataValue.json(metrics.get("calibration", {})),
+                "summary": dg.MetadataValue.md(
+                    f"`{version}` on {frame.height} held-out rows "
+                    f"({record['eval_batches'][0]}..{record['eval_batches'][-1]}): "
+                    + headline_text(metrics, spec.target.task)
+                    + ("" if passed else f"; **below the bar {headline} >= {bar}**")
+                ),
+            },
+        )
+
+    model_card = build_model_card_asset(spec, evaluation)
+    champion = build_champion_asset(spec, evaluation, reference_summary, model_card)
+    return [model, reference_summary, evaluation, model_card, champion]
