@@ -8,7 +8,12 @@ import pytest
 
 from mlops_assets.core.retrain_policy import RetrainPolicy
 from mlops_assets.core.spec import load_spec
-from mlops_assets.defs.automation.sensors import AutomationSettings, build_sensors, new_batch_ranges
+from mlops_assets.defs.automation.sensors import (
+    AutomationSettings,
+    automation_settings_from_env,
+    build_sensors,
+    new_batch_ranges,
+)
 from mlops_assets.defs.ingest.landing import LandingResource
 from mlops_assets.defs.partitions import batch_partitions
 
@@ -24,17 +29,27 @@ def instance(dagster_home):
         yield instance
 
 
-def report_drift(instance, passed: bool, drifted: list[str], check="no_data_drift"):
+def report_drift(instance, verdicts: dict[str, bool | None], check="no_data_drift",
+                 model="m1", in_sample=()):
+    """A drift check evaluation as the drift_report asset writes it: one verdict per batch."""
+    failed = [b for b, d in verdicts.items() if d and b not in in_sample]
     instance.report_runless_asset_event(dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey("drift_report"),
         check_name=check,
-        passed=passed,
+        passed=not failed,
         metadata={
-            "batches": dg.MetadataValue.json(drifted or ["2024-01-20"]),
-            "drifted_batches": dg.MetadataValue.json(drifted),
-            "drifted_features": dg.MetadataValue.json({b: {"x1": 0.9} for b in drifted}),
+            "batches": dg.MetadataValue.json(sorted(verdicts)),
+            "verdicts": dg.MetadataValue.json({
+                b: {"drifted": d, "in_sample": b in in_sample, "batch_score": 3.0 if d else 0.1,
+                    "model_version": model} for b, d in verdicts.items()}),
+            "drifted_batches": dg.MetadataValue.json(failed),
+            "drifted_features": dg.MetadataValue.json({b: {"x1": 0.9} for b in failed}),
         },
     ))
+
+
+def days(first: int, last: int) -> list[str]:
+    return [f"2024-02-{d:02d}" for d in range(first, last + 1)]
 
 
 def tick(sensor, instance, cursor=None, **resources):
@@ -42,45 +57,83 @@ def tick(sensor, instance, cursor=None, **resources):
     return sensor.evaluate_tick(ctx)
 
 
-def test_failed_drift_check_requests_exactly_one_retrain(instance):
-    report_drift(instance, True, [])
-    result = tick(RETRAIN_SENSOR, instance)
-    assert not result.run_requests  # a pass: nothing
+def launch(instance, request: dg.RunRequest) -> None:
+    """What the daemon (or the demo) does with a request: a train_job run with its tags."""
+    instance.create_run_for_job(
+        dg.Definitions(jobs=[dg.define_asset_job("train_job")]).resolve_job_def("train_job"),
+        tags=request.tags)
 
-    report_drift(instance, False, ["2024-01-31", "2024-02-01"])
+
+def test_consecutive_drifted_batches_request_exactly_one_retrain(instance):
+    report_drift(instance, {d: False for d in days(1, 3)})
+    result = tick(RETRAIN_SENSOR, instance)
+    assert not result.run_requests  # all passing: nothing
+
+    report_drift(instance, {days(4, 4)[0]: True, days(5, 5)[0]: True})
     result = tick(RETRAIN_SENSOR, instance, result.cursor)
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
     assert request.tags["mlops/check"] == "no_data_drift"
-    assert request.tags["mlops/batches"] == "2024-01-31,2024-02-01"
+    assert request.tags["mlops/batches"] == "2024-02-04,2024-02-05"
+    assert request.tags["mlops/reason"] == (
+        "no_data_drift failed on 2 consecutive batches 2024-02-04, 2024-02-05")
     assert request.tags["mlops/drifted_features"] == "x1"
+    assert request.tags["mlops/drift_event"] == "m1/no_data_drift:2024-02-04..2024-02-05"
     assert request.run_config["ops"]["model"]["config"] == {"train_days": 8, "eval_days": 2}
+    launch(instance, request)
 
-    again = tick(RETRAIN_SENSOR, instance, result.cursor)  # the same evaluation again: none
+    again = tick(RETRAIN_SENSOR, instance, result.cursor)  # nothing new: nothing
     assert not again.run_requests
 
-    report_drift(instance, False, ["2024-02-02", "2024-02-03"])  # persisting drift: cool-down
-    cooled = tick(RETRAIN_SENSOR, instance, again.cursor)
-    assert not cooled.run_requests and "cool-down" in cooled.skip_message
+
+def test_one_event_one_retrain_however_launched(instance):
+    """The demo ticks a fresh copy of the sensor and launches the run itself; the daemon's
+    sensor (another cursor) must recognise the event as answered."""
+    report_drift(instance, {d: True for d in days(4, 6)})
+    demo = tick(RETRAIN_SENSOR, instance)
+    assert len(demo.run_requests) == 1
+    launch(instance, demo.run_requests[0])
+    daemon = tick(RETRAIN_SENSOR, instance)  # no cursor: the daemon never saw the demo's tick
+    assert not daemon.run_requests and "already handled" in daemon.skip_message
 
 
-def test_single_drifted_batch_waits_for_persistence(instance):
-    report_drift(instance, False, ["2024-01-31"])
+def test_a_passing_or_missing_batch_breaks_the_run(instance):
+    report_drift(instance, {"2024-02-01": True, "2024-02-02": False, "2024-02-03": True})
     result = tick(RETRAIN_SENSOR, instance)
-    assert not result.run_requests and "waiting for 2" in result.skip_message
-    report_drift(instance, False, ["2024-02-01"])
-    assert len(tick(RETRAIN_SENSOR, instance, result.cursor).run_requests) == 1
+    assert not result.run_requests
+    # Performance "not assessable" (None) breaks a run of that check too.
+    report_drift(instance, {"2024-02-05": True, "2024-02-06": None, "2024-02-07": True},
+                 check="performance_within_bounds")
+    assert not tick(RETRAIN_SENSOR, instance, result.cursor).run_requests
+
+
+def test_in_sample_batches_never_count(instance):
+    report_drift(instance, {d: True for d in days(1, 4)}, in_sample=days(1, 4))
+    result = tick(RETRAIN_SENSOR, instance)
+    assert not result.run_requests and "no new drift event" in result.skip_message
+
+
+def test_runs_do_not_span_two_champions(instance):
+    report_drift(instance, {"2024-02-01": True}, model="m1")
+    report_drift(instance, {"2024-02-02": True}, model="m2")
+    assert not tick(RETRAIN_SENSOR, instance).run_requests
+    report_drift(instance, {"2024-02-03": True}, model="m2")
+    request = tick(RETRAIN_SENSOR, instance).run_requests[0]
+    assert request.tags["mlops/drift_event"] == "m2/no_data_drift:2024-02-02..2024-02-03"
 
 
 def test_performance_drift_also_triggers(instance):
-    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("drift_report"), check_name="performance_within_bounds",
-        passed=False,
-        metadata={"batches": dg.MetadataValue.json(["2024-02-01", "2024-02-02"]),
-                  "out_of_bounds": dg.MetadataValue.json({"2024-02-01": {}, "2024-02-02": {}})},
-    ))
+    report_drift(instance, {"2024-02-01": True, "2024-02-02": True},
+                 check="performance_within_bounds")
     result = tick(RETRAIN_SENSOR, instance)
     assert [r.tags["mlops/check"] for r in result.run_requests] == ["performance_within_bounds"]
+
+
+def test_cusum_rule_is_a_policy_option():
+    settings = automation_settings_from_env({"MLOPS_ASSETS_RETRAIN_RULE": "cusum",
+                                             "MLOPS_ASSETS_RETRAIN_CUSUM_H": "4"})
+    assert settings.policy.rule == "cusum" and settings.policy.cusum_h == 4.0
+    assert automation_settings_from_env({}).policy.min_drifted_batches == 3
 
 
 def test_landing_sensor_launches_new_and_changed_batches_once(instance, tmp_path):

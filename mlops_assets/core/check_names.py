@@ -13,11 +13,15 @@ PREDICTIONS_COMPLETE = "predictions_complete"  # predictions
 DATA_DRIFT = "no_data_drift"  # drift_report (core.retrain_policy resets its streak on it)
 PREDICTION_DRIFT = "no_prediction_drift"  # drift_report
 PERFORMANCE = "performance_within_bounds"  # drift_report
-DRIFT_CHECKS = (DATA_DRIFT, PREDICTION_DRIFT, PERFORMANCE)
+MISSINGNESS = "no_missingness_jump"  # drift_report: data quality, never a retrain trigger
+DRIFT_CHECKS = (DATA_DRIFT, PREDICTION_DRIFT, PERFORMANCE, MISSINGNESS)
 RETRAIN_TRIGGER_CHECKS = (DATA_DRIFT, PERFORMANCE)  # what the drift_retrain_sensor reads
 
 # Metadata keys of the drift checks (written by drift_report, read by drift_retrain_sensor).
 META_BATCHES = "batches"  # every batch the evaluation covered
+# batch -> {"drifted": bool | None, "in_sample": bool, "batch_score", "model_version"}: what the
+# retrain sensor folds into per-batch verdicts (None: not assessable)
+META_VERDICTS = "verdicts"
 META_DRIFTED_BATCHES = "drifted_batches"  # no_data_drift: batches that drifted
 META_DRIFTED_FEATURES = "drifted_features"  # no_data_drift: batch -> feature -> effect size
 META_SHARE_DRIFTED = "share_drifted"  # no_data_drift: batch -> share of drifted features

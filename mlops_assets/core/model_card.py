@@ -165,6 +165,20 @@ def _group_section(
     return lines
 
 
+DRIFT_STATUS_PREFIX = "- drift status (latest reports):"
+
+
+def with_drift_status(card: str, summary: str) -> str:
+    """The card with its drift status line replaced by the latest verdicts (the drift report
+    rewrites it after every run, so the card never says "not assessed" once batches were)."""
+    lines = card.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(DRIFT_STATUS_PREFIX) or line.startswith("- drift status at promotion"):
+            lines[i] = f"{DRIFT_STATUS_PREFIX} {summary}"
+            return "\n".join(lines) + ("\n" if card.endswith("\n") else "")
+    return card
+
+
 def render_model_card(
     record: dict[str, Any],
     evaluation: dict[str, Any],
@@ -199,7 +213,7 @@ def render_model_card(
         "",
         f"- dataset `{ds}`, task {task}, created {record.get('created_at', '?')}",
         f"- quality bar {bar or 'n/a'}: {'passed' if passed else 'not passed'}",
-        f"- drift status at promotion: {drift_status or 'not assessed'}",
+        f"{DRIFT_STATUS_PREFIX} {drift_status or 'not assessed yet'}",
         "",
         "## Intended use",
         "",

@@ -17,18 +17,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from mlops_assets.core.check_names import (
-    META_BATCHES,
-    META_DRIFTED_BATCHES,
     META_DRIFTED_FEATURES,
-    META_OUT_OF_BOUNDS,
+    META_VERDICTS,
     RETRAIN_TRIGGER_CHECKS,
 )
-from mlops_assets.core.retrain_policy import (
-    CheckEvaluation,
-    RetrainPolicy,
-    RetrainState,
-    decide_retrain,
-)
+from mlops_assets.core.retrain_policy import RetrainPolicy, plan_retrain
+from mlops_assets.defs.automation.state import DRIFT_EVENT_TAG, SensorState
 from mlops_assets.defs.ingest.landing import BATCH_SUFFIXES, LandingResource
 from mlops_assets.defs.partitions import range_tags
 
@@ -63,6 +57,9 @@ def automation_settings_from_env(
                                                 defaults.policy.min_drifted_batches)),
             cooldown_seconds=float(environ.get("MLOPS_ASSETS_RETRAIN_COOLDOWN_SECONDS",
                                                defaults.policy.cooldown_seconds)),
+            rule=environ.get("MLOPS_ASSETS_RETRAIN_RULE", defaults.policy.rule),  # type: ignore[arg-type]
+            cusum_k=float(environ.get("MLOPS_ASSETS_RETRAIN_CUSUM_K", defaults.policy.cusum_k)),
+            cusum_h=float(environ.get("MLOPS_ASSETS_RETRAIN_CUSUM_H", defaults.policy.cusum_h)),
         ),
     )
 
@@ -132,38 +129,54 @@ def build_sensors(
         job_name="train_job",
         minimum_interval_seconds=settings.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches train_job (challenger vs champion) when drift checks fail on "
-        f"{settings.policy.min_drifted_batches}+ consecutive batches, at most once per "
-        f"{settings.policy.cooldown_seconds:.0f} s.",
+        description="Launches train_job (challenger vs champion) when a drift check fails on "
+        + (f"{settings.policy.min_drifted_batches} consecutive batches"
+           if settings.policy.rule == "consecutive" else
+           f"CUSUM (k={settings.policy.cusum_k:g}, h={settings.policy.cusum_h:g})")
+        + " the champion has not seen; one retrain per drift event, however launched.",
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        state = RetrainState.from_dict(json.loads(context.cursor) if context.cursor else None)
-        evaluations = [
-            ev for check in TRIGGER_CHECKS
-            for ev in _new_evaluations(context.instance, check, state.seen.get(check, 0))
-        ]
-        state, request, reason = decide_retrain(state, evaluations, time.time(), settings.policy)
-        cursor = json.dumps(state.to_dict())
-        if request is None:
-            return dg.SensorResult(skip_reason=reason, cursor=cursor)
-        context.log.info(f"requesting a retrain: {request.reason}")
+        state = SensorState.from_cursor(context.cursor)
+        for check in TRIGGER_CHECKS:
+            state.absorb(check, _new_evaluations(context.instance, check, state.after(check)))
+        verdicts, champion = state.current_verdicts()
+        handled = handled_events(context.instance, champion)
+        plan = plan_retrain(verdicts, settings.policy, handled_events=handled,
+                            last_request_at=state.last_request_at, now=time.time())
+        if plan.request is None:
+            return dg.SensorResult(skip_reason=plan.reason, cursor=state.to_cursor())
+        event = plan.request
+        state.last_request_at = time.time()
+        features = state.drifted_features(event.batches)
+        context.log.info(f"requesting a retrain: {event.reason}")
         run = dg.RunRequest(
-            run_key=request.run_key,
+            run_key=f"retrain-{champion}-{event.event_id}",
             run_config={"ops": {"model": {"config": {
                 "train_days": settings.retrain_train_days,
                 "eval_days": settings.retrain_eval_days,
             }}}},
             tags={
                 "mlops/trigger": "drift_retrain_sensor",
-                "mlops/reason": request.reason[:200],
-                "mlops/check": request.check,
-                "mlops/batches": ",".join(request.batches)[:200],
-                "mlops/drifted_features": ",".join(request.drifted_features)[:200],
+                DRIFT_EVENT_TAG: f"{champion}/{event.event_id}"[:255],
+                "mlops/reason": event.reason[:200],
+                "mlops/check": event.check,
+                "mlops/batches": ",".join(event.batches)[:200],
+                "mlops/drifted_features": ",".join(features)[:200],
             },
         )
-        return dg.SensorResult(run_requests=[run], cursor=cursor)
+        return dg.SensorResult(run_requests=[run], cursor=state.to_cursor())
 
     return [landing_sensor, drift_retrain_sensor]
+
+
+def handled_events(instance: dg.DagsterInstance, champion: str | None, limit: int = 1000
+                   ) -> set[str]:
+    """Drift events of `champion` some train_job run already answered, whoever launched it (the
+    daemon's sensor, the demo, a person replaying the sensor's tags)."""
+    prefix = f"{champion}/"
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="train_job"), limit=limit)
+    return {run.tags[DRIFT_EVENT_TAG][len(prefix):] for run in runs
+            if run.tags.get(DRIFT_EVENT_TAG, "").startswith(prefix)}
 
 
 def _history_since(
@@ -188,9 +201,10 @@ def _history_since(
 
 def _new_evaluations(
     instance: dg.DagsterInstance, check: str, after_id: int, page: int = HISTORY_PAGE
-) -> list[CheckEvaluation]:
-    """Completed evaluations of a drift check newer than `after_id` (the check history, so an
-    evaluation between two ticks is never missed)."""
+) -> list[tuple[int, dict[str, dict]]]:
+    """(record id, batch -> verdict) of every completed evaluation of a drift check newer than
+    `after_id`, oldest first (the check history, so an evaluation between two ticks is never
+    missed)."""
     key = dg.AssetCheckKey(dg.AssetKey("drift_report"), check)
     out = []
     for record in _history_since(instance, key, after_id, page):
@@ -199,14 +213,9 @@ def _new_evaluations(
         if record.id <= after_id or not isinstance(evaluation, dg.AssetCheckEvaluation):
             continue
         meta = {k: v.value for k, v in evaluation.metadata.items()}
-        out.append(CheckEvaluation(
-            record_id=record.id,
-            check=check,
-            passed=evaluation.passed,
-            batches=list(meta.get(META_BATCHES) or []),
-            drifted_batches=list(meta.get(META_DRIFTED_BATCHES) or
-                                 sorted((meta.get(META_OUT_OF_BOUNDS) or {}).keys())),
-            drifted_features=dict(meta.get(META_DRIFTED_FEATURES) or {}),
-            run_id=record.run_id,
-        ))
-    return out
+        verdicts = dict(meta.get(META_VERDICTS) or {})
+        features = meta.get(META_DRIFTED_FEATURES) or {}
+        for batch, verdict in verdicts.items():
+            verdict["features"] = sorted(features.get(batch) or {})
+        out.append((record.id, verdicts))
+    return sorted(out, key=lambda item: item[0])

@@ -2,28 +2,25 @@
 
 Checks are non-blocking on purpose: a drifted batch is still a valid batch and its report is
 published; a failed `no_data_drift` or `performance_within_bounds` is what the retraining sensor
-acts on. Thresholds gate on effect sizes, not p-values alone (at large n every tiny shift is
-significant).
+acts on. The verdicts are calibrated on the champion's own training batches (docs/drift.md), so a
+batch is judged against what batches of its shape look like when nothing changed; the
+assessment itself is the pure `core.batch_assessment.assess_batch`.
 """
 
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
+from mlops_assets.core.batch_assessment import AssessmentSettings, assess_batch, summarize_checks
 from mlops_assets.core.check_names import (
     DATA_DRIFT,
-    META_BATCHES,
-    META_DRIFTED_BATCHES,
-    META_DRIFTED_FEATURES,
-    META_EFFECT_SIZES,
-    META_OUT_OF_BOUNDS,
-    META_SHARE_DRIFTED,
+    MISSINGNESS,
     PERFORMANCE,
     PREDICTION_DRIFT,
 )
-from mlops_assets.core.features import TARGET
+from mlops_assets.core.features import feature_columns
+from mlops_assets.core.model_card import with_drift_status
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
@@ -32,26 +29,33 @@ from mlops_assets.platform import layout
 from mlops_assets.platform.frames import json_digest
 from mlops_assets.platform.model_store import read_pointer
 
-MIN_LABELLED_ROWS = 50
-
 
 class DriftReportConfig(dg.Config):
     engine: str = Field(default="native", description="native (Apache-2.0) or alibi (BUSL-1.1)")
-    alpha: float = Field(default=0.05, description="test level after Holm correction")
-    numeric_effect_threshold: float = Field(
-        default=0.1, description="Wasserstein distance in reference standard deviations")
-    categorical_effect_threshold: float = Field(default=0.2, description="PSI")
-    share_threshold: float = Field(
-        default=0.5, description="share of drifted features that makes the batch drifted")
+    alpha: float = Field(default=0.05, description="per-batch false-alarm rate of each check "
+                         "(Holm over the features and MMD, each calibrated on training batches)")
     mmd_in_verdict: bool = Field(
-        default=False, description="let a significant MMD alone make the batch drifted (MMD "
-        "has no effect-size gate, so at alpha 0.05 it alarms on 1 in 20 stable batches)")
+        default=True, description="MMD (calibrated like the features) is one member of the "
+        "Holm family: it catches correlation changes no single feature shows")
     mmd_permutations: int = 100
+    numeric_effect_threshold: float = Field(
+        default=0.1, description="only for references without calibration (older models): "
+        "Wasserstein distance in reference standard deviations")
+    categorical_effect_threshold: float = Field(
+        default=0.2, description="only for references without calibration: PSI")
+    share_threshold: float = Field(
+        default=0.3, description="only for references without calibration: share of drifted "
+        "features that makes the batch drifted")
     prediction_drift_severity: str = Field(default="WARN", description="WARN or ERROR")
-    performance_tolerance: float = Field(
-        default=0.05, description="how far (in the metric, e.g. AUC points) a batch's upper CI "
-        "bound may fall below the evaluation's lower bound: single days vary more than the "
-        "pooled evaluation window's CI says")
+    min_positives: int = Field(default=10, description="performance: fewer positive labels "
+                               "in a batch and its AUC is 'not assessable'")
+    min_negatives: int = Field(default=10, description="performance: the same for negatives")
+    min_labelled_rows: int = Field(default=30, description="performance of a regression: "
+                                   "fewer labelled rows and it is 'not assessable'")
+    missingness_min_increase: float = Field(
+        default=0.05, description="data quality: how much more of a column must be missing "
+        "than in the reference (share) before the missingness check flags it")
+    missingness_severity: str = Field(default="WARN", description="WARN or ERROR")
 
     def drift_config(self) -> Any:
         from mlops_assets.core.drift import DriftConfig
@@ -62,6 +66,12 @@ class DriftReportConfig(dg.Config):
             share_threshold=self.share_threshold, mmd_in_verdict=self.mmd_in_verdict,
             mmd_permutations=self.mmd_permutations,
         )
+
+    def assessment(self) -> AssessmentSettings:
+        return AssessmentSettings(
+            alpha=self.alpha, min_positives=self.min_positives, min_negatives=self.min_negatives,
+            min_rows=self.min_labelled_rows,
+            missingness_min_increase=self.missingness_min_increase)
 
 
 def build_drift_report_asset(
@@ -78,21 +88,31 @@ def build_drift_report_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[predictions, champion],
-        code_version=code_version(__name__, "mlops_assets.core.drift.native",
+        code_version=code_version(__name__, "mlops_assets.core.batch_assessment",
+                                  "mlops_assets.core.drift.native",
                                   "mlops_assets.core.drift.report",
-                                  "mlops_assets.core.drift.reference", "mlops_assets.core.metrics"),
+                                  "mlops_assets.core.drift.verdict",
+                                  "mlops_assets.core.drift.calibration",
+                                  "mlops_assets.core.performance",
+                                  "mlops_assets.core.missingness"),
         kinds={"lakefs"},
         check_specs=[
             dg.AssetCheckSpec(DATA_DRIFT, asset="drift_report",
-                              description="features within the champion's reference"),
+                              description="features (and MMD) within the band of the "
+                              "champion's own training batches, Holm at alpha"),
             dg.AssetCheckSpec(PREDICTION_DRIFT, asset="drift_report",
-                              description="model scores distributed as in training"),
+                              description="model scores within the band of training batches"),
             dg.AssetCheckSpec(PERFORMANCE, asset="drift_report",
-                              description="labelled batches score within the evaluation CI"),
+                              description="each labelled batch's metric within the band of "
+                              "the evaluation window's batches"),
+            dg.AssetCheckSpec(MISSINGNESS, asset="drift_report",
+                              description="data quality, not drift: missing values no more "
+                              "frequent than in the reference"),
         ],
-        description="Per batch: KS/chi-squared per feature with Holm-corrected p-values and "
-        "effect sizes, MMD on a bounded sample, prediction drift and (with labels) performance "
-        "drift, against the champion's reference summary.",
+        description="Per batch, against the champion: per-feature tests and effect sizes, "
+        "MMD, prediction and performance drift, each judged against the band the champion's "
+        "own training batches span (a calibrated, Holm-controlled verdict); missing values "
+        "reported as data quality. Batches the champion has seen are flagged in_sample.",
     )
     def drift_report(
         context: dg.AssetExecutionContext, config: DriftReportConfig, lakefs: LakeFS
@@ -107,124 +127,150 @@ def build_drift_report_asset(
         base = layout.model_dir(ds, version)
         reference = ReferenceSummary.from_dict(lakefs.get_json(branch, base + "reference.json"))
         evaluation = lakefs.get_json(branch, base + "evaluation.json")
+        record = lakefs.get_json(branch, base + "record.json")
         detector = get_detector(config.engine)  # fails clearly when the alibi extra is missing
+        numeric, _ = feature_columns(spec)
 
         per_batch: dict[str, dict[str, Any]] = {}
         markdown = ""
         keys = context.partition_keys
-        last = keys[-1]
         paths = [layout.features(ds, k) for k in keys] + [layout.predictions(ds, k) for k in keys]
         frames = lakefs.get_frames(branch, paths)
-        for key, feats, preds in zip(keys, frames[: len(keys)], frames[len(keys):], strict=True):
-            current = feats.with_columns(preds.get_column("score"))
-            report = detector.detect(reference, current, config.drift_config())
-            performance = performance_drift(feats, preds, evaluation, spec.target.task,
-                                            config.performance_tolerance)
-            doc = {"batch": key, "champion": version, "engine": config.engine,
-                   "report": report.to_dict(), "performance": performance}
+        for i, (key, feats, preds) in enumerate(
+            zip(keys, frames[: len(keys)], frames[len(keys):], strict=True)
+        ):
+            doc, report, current = assess_batch(
+                key, feats, preds.get_column("score"), reference=reference,
+                evaluation=evaluation, record=record, detector=detector,
+                drift_config=config.drift_config(), numeric_features=numeric,
+                settings=config.assessment())
+            doc["engine"] = config.engine
             lakefs.put_json(branch, layout.drift_report(ds, key), doc)
             per_batch[key] = doc
-            if key == last:  # plots cost ~1 s a batch: the UI shows the newest batch's
+            if key == keys[-1]:  # plots cost ~1 s a batch: the run's page shows the newest
                 markdown = to_markdown(report, reference, current)
-        commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: drift reports",
+            if len(keys) > 5 and (i + 1) % max(1, len(keys) // 5) == 0:
+                context.log.info(f"drift: {i + 1}/{len(keys)} batches assessed")
+        status = drift_status(version, per_batch)
+        lakefs.put_json(branch, base + "drift_status.json", status)
+        if lakefs.exists(branch, base + "model_card.md"):
+            card = lakefs.get_bytes(branch, base + "model_card.md").decode()
+            lakefs.put_bytes(branch, base + "model_card.md",
+                             with_drift_status(card, status["summary"]).encode(),
+                             content_type="text/markdown")
+        commit_run_branch(context, lakefs, branch, f"{ds}: drift reports",
                                       model_version=version)
         published = publish_run_branch(context, lakefs, f"{ds}: publish drift reports")
-        checks = drift_check_results(per_batch, config)
-        drifted = [k for k, d in per_batch.items() if d["report"]["drifted"]]
-        summary = (
-            f"{len(per_batch)} batch(es) against champion `{version}` ({config.engine} engine): "
-            + (f"**data drift in {', '.join(drifted)}**" if drifted else "no data drift")
-        )
+        # Each partition its own numbers (plotted across partitions in the UI) and its own
+        # report; a range run's MaterializeResult metadata would land on every partition.
+        last = keys[-1]
+        for key, doc in per_batch.items():
+            context.add_asset_metadata(
+                partition_metadata(doc, lakefs.uri(published.commit_id,
+                                                   layout.drift_report(ds, key))),
+                partition_key=key)
+        summaries = summarize_checks(per_batch)
+        severities = {PREDICTION_DRIFT: config.prediction_drift_severity,
+                      MISSINGNESS: config.missingness_severity}
+        checks = [
+            dg.AssetCheckResult(
+                check_name=s.check, passed=s.passed, description=s.description[:2000],
+                severity=dg.AssetCheckSeverity(severities.get(s.check, "ERROR").upper()),
+                metadata={k: (dg.MetadataValue.json(v) if isinstance(v, dict | list) else v)
+                          for k, v in s.metadata.items()},
+            )
+            for s in summaries
+        ]
         return dg.MaterializeResult(
             data_version=dg.DataVersion(json_digest(per_batch)),
             check_results=checks,
             metadata={
-                "lakefs_commit": commit_id,
-                "lakefs_uri": lakefs.uri(published.commit_id, layout.drift_report(ds, last)),
+                "lakefs_commit": published.commit_id,
                 "champion": version,
-                "drifted_batches": dg.MetadataValue.json(drifted),
+                "batches_assessed": len(per_batch),
+                "drifted_batches": dg.MetadataValue.json(
+                    summaries[0].metadata["drifted_batches"]),
+                "summary": dg.MetadataValue.md(status["summary"]),
                 "report": dg.MetadataValue.md(f"### Batch {last}\n\n{markdown}"),
-                "summary": dg.MetadataValue.md(summary),
             },
         )
 
     return drift_report
 
 
-def performance_drift(
-    feats: pl.DataFrame, preds: pl.DataFrame, evaluation: dict, task: str, tolerance: float
-) -> dict[str, Any]:
-    """The headline metric on the batch's labelled rows against the champion's evaluation CI:
-    out of bounds when even the batch's upper CI bound is below the evaluation's lower bound
-    minus `tolerance`."""
-    from mlops_assets.core.metrics import evaluate
-
-    labelled = feats.select(TARGET).with_columns(preds.get_column("score")).drop_nulls()
-    metric = "auc" if task == "binary" else "r2"
-    reference = evaluation["metrics"].get(metric) or {}
-    if labelled.height < MIN_LABELLED_ROWS:
-        return {"metric": metric, "labelled_rows": labelled.height, "evaluated": False}
-    batch = evaluate(labelled.get_column(TARGET).to_numpy(), labelled.get_column("score")
-                     .to_numpy(), task, n_bootstrap=200, seed=0).get(metric) or {}
-    within = (
-        batch.get("ci_high") is None or reference.get("ci_low") is None
-        or batch["ci_high"] >= reference["ci_low"] - tolerance
-    )
-    return {"metric": metric, "labelled_rows": labelled.height, "evaluated": True,
-            "batch": batch, "evaluation": reference, "tolerance": tolerance,
-            "within_bounds": within}
+def verdict_text(doc: dict[str, Any]) -> str:
+    v = doc["verdicts"]
+    parts = [name for name, flag in (("data drift", v[DATA_DRIFT]),
+                                     ("prediction drift", v[PREDICTION_DRIFT]),
+                                     ("performance drift", v[PERFORMANCE]),
+                                     ("missing values", v[MISSINGNESS])) if flag]
+    text = ", ".join(parts) if parts else "no drift"
+    if v[PERFORMANCE] is None:
+        text += " (performance not assessable)"
+    return text + (" [in-sample]" if doc["in_sample"] else "")
 
 
-def drift_check_results(
-    per_batch: dict[str, dict[str, Any]], config: DriftReportConfig
-) -> list[dg.AssetCheckResult]:
-    data_drifted = {k: d["report"] for k, d in per_batch.items() if d["report"]["drifted"]}
-    pred_drifted = {
-        k: d["report"]["prediction"] for k, d in per_batch.items()
-        if (d["report"].get("prediction") or {}).get("drifted")
+def partition_metadata(doc: dict[str, Any], uri: str) -> dict[str, Any]:
+    """What one drift_report partition shows: numbers the UI plots, and its own report."""
+    report, perf = doc["report"], doc["performance"]
+    drifted = [f["feature"] for f in report["features"] if f.get("drifted")]
+    mv = report.get("multivariate") or {}
+    meta: dict[str, Any] = {
+        "dagster/row_count": doc["rows"],
+        "batch_score": dg.MetadataValue.float(float(doc.get("batch_score") or 0.0)),
+        "share_drifted": dg.MetadataValue.float(float(report["share_drifted"])),
+        "drifted_features": dg.MetadataValue.int(len(drifted)),
+        "in_sample": dg.MetadataValue.bool(doc["in_sample"]),
+        "verdict": verdict_text(doc),
+        "lakefs_uri": dg.MetadataValue.url(uri),
+        "summary": dg.MetadataValue.md(batch_markdown(doc)),
     }
-    perf_out = {k: d["performance"] for k, d in per_batch.items()
-                if d["performance"].get("evaluated") and not d["performance"]["within_bounds"]}
-    batches = sorted(per_batch)
+    if mv.get("statistic") is not None:
+        meta["mmd2"] = dg.MetadataValue.float(float(mv["statistic"]))
+    if perf.get("value") is not None:
+        meta["batch_" + str(perf.get("metric", "metric"))] = dg.MetadataValue.float(
+            float(perf["value"]))
+    return meta
 
-    def effects(report: dict) -> dict[str, float]:
-        return {f["feature"]: round(f["effect_size"], 4) for f in report["features"]
-                if f["drifted"]}
 
-    return [
-        dg.AssetCheckResult(
-            check_name=DATA_DRIFT,
-            passed=not data_drifted,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=("no data drift" if not data_drifted else "data drift in " + "; ".join(
-                f"{k}: {', '.join(effects(r))}" for k, r in data_drifted.items())),
-            metadata={
-                META_BATCHES: dg.MetadataValue.json(batches),
-                META_DRIFTED_BATCHES: dg.MetadataValue.json(sorted(data_drifted)),
-                META_DRIFTED_FEATURES: dg.MetadataValue.json(
-                    {k: effects(r) for k, r in data_drifted.items()}),
-                META_SHARE_DRIFTED: dg.MetadataValue.json(
-                    {k: round(d["report"]["share_drifted"], 3) for k, d in per_batch.items()}),
-            },
-        ),
-        dg.AssetCheckResult(
-            check_name=PREDICTION_DRIFT,
-            passed=not pred_drifted,
-            severity=dg.AssetCheckSeverity(config.prediction_drift_severity.upper()),
-            description=("scores as in training" if not pred_drifted else
-                         "score distribution shifted in " + ", ".join(sorted(pred_drifted))),
-            metadata={META_BATCHES: dg.MetadataValue.json(batches),
-                      META_EFFECT_SIZES: dg.MetadataValue.json(
-                          {k: round(p["effect_size"], 4) for k, p in pred_drifted.items()})},
-        ),
-        dg.AssetCheckResult(
-            check_name=PERFORMANCE,
-            passed=not perf_out,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=("performance within the evaluation interval" if not perf_out else
-                         "performance below the evaluation interval in "
-                         + ", ".join(sorted(perf_out))),
-            metadata={META_BATCHES: dg.MetadataValue.json(batches),
-                      META_OUT_OF_BOUNDS: dg.MetadataValue.json(perf_out)},
-        ),
-    ]
+def batch_markdown(doc: dict[str, Any]) -> str:
+    """A compact per-batch table: the features furthest outside their band first."""
+    report = doc["report"]
+    rows = sorted(report["features"], key=lambda f: f.get("calibrated_z") or 0.0, reverse=True)
+    lines = [f"**Batch {doc['batch']}: {verdict_text(doc)}** (champion `{doc['champion']}`, "
+             f"{doc['rows']:,} rows, batch score {doc.get('batch_score') or 0:.2f}, "
+             f"method {report.get('verdict_method', '?')})", "",
+             "| feature | effect | band (5-95%) | calibrated p (Holm) | drifted |",
+             "|---|---:|---|---:|---|"]
+    for f in rows[:8]:
+        band = (f"{f['band_low']:.3g}..{f['band_high']:.3g}"
+                if f.get("band_low") is not None and f.get("band_high") is not None else "-")
+        p_adj = f.get("calibrated_p_adjusted")
+        lines.append(f"| {f['feature']} | {f['effect_size']:.3g} {f['effect_metric']} | {band} "
+                     f"| {'-' if p_adj is None else f'{p_adj:.3g}'} "
+                     f"| {'**yes**' if f.get('drifted') else 'no'} |")
+    perf = doc["performance"]
+    lines += ["", "Performance: " + (
+        f"{perf.get('metric')} {perf['value']:.3f} vs expected {perf['expected']:.3f} "
+        f"(p {perf['p']:.3g})" if perf.get("assessable") else
+        f"not assessable ({perf.get('reason')})")]
+    flagged = [m for m in doc["missingness"] if m["flagged"]]
+    if flagged:
+        lines += ["", "Data quality: " + ", ".join(
+            f"{m['column']} {m['batch_share']:.0%} missing (reference {m['reference_share']:.0%})"
+            for m in flagged)]
+    return "\n".join(lines)
+
+
+def drift_status(version: str, per_batch: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The champion's latest verdicts (the model card shows `summary`)."""
+    out_of_sample = {k: d for k, d in per_batch.items() if not d["in_sample"]}
+    drifted = [k for k, d in out_of_sample.items() if d["verdicts"][DATA_DRIFT]]
+    perf = [k for k, d in out_of_sample.items() if d["verdicts"][PERFORMANCE]]
+    keys = sorted(per_batch)
+    summary = (f"{len(per_batch)} batch(es) {keys[0]}..{keys[-1]} assessed against `{version}`: "
+               + (f"data drift in {', '.join(drifted)}" if drifted else "no data drift")
+               + "; " + (f"performance below band in {', '.join(perf)}" if perf
+                         else "performance within band"))
+    return {"model_version": version, "summary": summary, "batches": keys,
+            "latest": {k: per_batch[k]["verdicts"] for k in keys[-10:]}}

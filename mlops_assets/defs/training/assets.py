@@ -27,6 +27,15 @@ from mlops_assets.platform.model_store import (
 )
 
 SCORE = "score"
+BATCH = "__batch"  # the partition key of each row, for per-batch calibration and metrics
+
+
+def read_batches(lakefs: LakeFS, ref: str, ds: str, keys: list[str]) -> pl.DataFrame:
+    """Feature rows of `keys` at `ref`, in batch order, each with its batch key in BATCH."""
+    frames = lakefs.get_frames(ref, [layout.features(ds, k) for k in keys])
+    return pl.concat([f.with_columns(pl.lit(k).alias(BATCH)) for k, f in zip(keys, frames,
+                                                                               strict=True)],
+                     how="vertical_relaxed")
 
 
 def split_batches(keys: list[str], train_days: int, eval_days: int) -> tuple[list[str], list[str]]:
@@ -146,24 +155,35 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.drift.reference",
-                                  "mlops_assets.core.model"),
+                                  "mlops_assets.core.drift.calibration",
+                                  "mlops_assets.core.missingness", "mlops_assets.core.model"),
         kinds={"lakefs"},
         description="What drift is measured against, computed once per trained model from its "
         "training rows at their data commit: per-feature quantiles, category counts, a fixed "
-        "sample and kernel width for MMD, and the model's score distribution.",
+        "sample and kernel width for MMD, the model's score distribution, and the null band of "
+        "every drift statistic over the training window's own batches (the calibration).",
     )
     def reference_summary(
         context: dg.AssetExecutionContext, lakefs: LakeFS
     ) -> dg.MaterializeResult:
-        from mlops_assets.core.drift import build_reference
+        from mlops_assets.core.drift import DriftConfig, build_reference, calibrate_reference
+        from mlops_assets.core.missingness import mask_imputed, split_missing_indicators
         from mlops_assets.core.model import predict
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
         version = candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
-        frame = read_features(lakefs, record["data_commit"], ds, record["train_batches"])
+        frame = read_batches(lakefs, record["data_commit"], ds, record["train_batches"])
         frame = frame.with_columns(pl.Series(SCORE, predict(trained, frame)))
-        reference = build_reference(frame, numeric, categorical, score_column=SCORE, seed=0)
+        # Drift is measured on observed values: imputed ones are data quality (missingness.py).
+        values, indicators = split_missing_indicators(numeric)
+        frame = mask_imputed(frame, indicators)
+        reference = build_reference(frame, values, categorical, score_column=SCORE, seed=0)
+        # The same DriftConfig defaults the drift report uses (sample cap, categorical metric).
+        reference.calibration = calibrate_reference(frame, reference, batch_column=BATCH,
+                                                    config=DriftConfig())
+        context.log.info(f"calibrated drift statistics on {len(record['train_batches'])} "
+                         "training batches")
         path = layout.model_dir(ds, version) + "reference.json"
         reference_doc = reference.to_dict()
         lakefs.put_json(branch, path, reference_doc)
@@ -178,8 +198,9 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                 "dagster/row_count": frame.height,
                 "summary": dg.MetadataValue.md(
                     f"Reference of `{version}` from {frame.height} training rows at data commit "
-                    f"`{record['data_commit'][:12]}` ({len(numeric)} numeric, "
-                    f"{len(categorical)} categorical features, model scores)"
+                    f"`{record['data_commit'][:12]}` ({len(values)} numeric, "
+                    f"{len(categorical)} categorical features, model scores), calibrated on "
+                    f"{len(record['train_batches'])} training batches"
                 ),
             },
         )
@@ -189,7 +210,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.metrics",
-                                  "mlops_assets.core.model"),
+                                  "mlops_assets.core.performance", "mlops_assets.core.model"),
         kinds={"lakefs"},
         check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
         description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
@@ -200,16 +221,22 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
     ) -> dg.MaterializeResult:
         from mlops_assets.core.metrics import evaluate
         from mlops_assets.core.model import predict
+        from mlops_assets.core.performance import per_batch_metrics, performance_baseline
 
         branch = ensure_run_branch(lakefs, context.run.run_id)
         version = candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
-        frame = read_features(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
+        frame = read_batches(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
             pl.col(TARGET).is_not_null()
         )
         scores = predict(trained, frame)
-        metrics = evaluate(frame.get_column(TARGET).to_numpy(), scores, spec.target.task,
-                           n_bootstrap=config.n_bootstrap, seed=0)
+        labels = frame.get_column(TARGET).to_numpy()
+        metrics = evaluate(labels, scores, spec.target.task, n_bootstrap=config.n_bootstrap,
+                           seed=0)
+        # What a single batch's metric looks like when nothing changed: the drift report's
+        # performance check judges each batch against this (core/performance.py).
+        per_batch = per_batch_metrics(labels, scores, frame.get_column(BATCH).to_numpy(),
+                                      "auc" if spec.target.task == "binary" else "r2")
         headline, bar = quality_bar(spec, config)
         value = (metrics.get(headline) or {}).get("value")
         passed = value is not None and value >= bar
@@ -217,6 +244,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         evaluation_doc = {
             "version": version, "batches": record["eval_batches"], "rows": frame.height,
             "metrics": metrics, "quality_bar": {headline: bar}, "passed": passed,
+            "per_batch": per_batch, "baseline": performance_baseline(per_batch),
         }
         lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
         commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: evaluate {version}",
