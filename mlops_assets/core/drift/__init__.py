@@ -18,16 +18,16 @@ from .reference import (
     build_reference,
     median_heuristic_sigma,
 )
-from .report import (
+from .render import effect_size_plot_png, histograms_png, to_markdown
+from .report import finalize_report
+from .types import (
     DriftConfig,
     DriftDetector,
     DriftReport,
+    Engine,
     FeatureDrift,
     MultivariateDrift,
     adjust_pvalues,
-    effect_size_plot_png,
-    histograms_png,
-    to_markdown,
 )
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "DriftConfig",
     "DriftDetector",
     "DriftReport",
+    "Engine",
     "FeatureDrift",
     "MultivariateDrift",
     "NumericReference",
@@ -46,6 +47,7 @@ __all__ = [
     "build_reference",
     "calibrate_reference",
     "effect_size_plot_png",
+    "finalize_report",
     "get_detector",
     "histograms_png",
     "median_heuristic_sigma",

@@ -18,16 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .native import (
+from .native import numeric_inputs, prediction_feature
+from .report import finalize_report as _finalize
+from .statistics import (
     categorical_feature,
     categorical_table,
     mmd_samples,
     numeric_feature,
-    numeric_inputs,
-    prediction_feature,
 )
-from .report import DriftConfig, DriftDetector, DriftReport, FeatureDrift, MultivariateDrift
-from .report import finalize_report as _finalize
+from .types import DriftConfig, DriftDetector, DriftReport, FeatureDrift, MultivariateDrift
 
 if TYPE_CHECKING:
     import polars as pl

@@ -38,9 +38,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from .statistics import (
+    categorical_table,
+    jensen_shannon,
+    mmd_permutation_test,
+    psi,
+    sorted_numeric_columns,
+    wasserstein_sd,
+)
+from .types import DriftConfig
+
 if TYPE_CHECKING:
     from .reference import ReferenceSummary
-    from .report import DriftConfig
 
 __all__ = [
     "MMD_KEY",
@@ -234,15 +243,6 @@ def _mmd_rows(summary: ReferenceSummary, frame: pl.DataFrame) -> np.ndarray | No
 def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list[
         tuple[str, np.ndarray]], shape: str, config: DriftConfig, min_log_sd: float
                    ) -> CalibrationSet:
-    from .native import (
-        categorical_table,
-        jensen_shannon,
-        mmd_permutation_test,
-        psi,
-        sorted_numeric_columns,
-        wasserstein_sd,
-    )
-
     if len(batches) > _MAX_BATCHES:
         keep = np.unique(np.linspace(0, len(batches) - 1, _MAX_BATCHES).round().astype(int))
         batches = [batches[i] for i in keep]
@@ -327,8 +327,6 @@ def calibrate_reference(
     day partition) -> one set "column:<name>"; ``batch_rows``: one set "rows:<n>" per size, of
     consecutive row chunks. Statistics with fewer than 5 pseudo-batches are left uncalibrated
     (the verdict then falls back to the fixed thresholds for them)."""
-    from .report import DriftConfig
-
     config = config or DriftConfig()
     sets: list[CalibrationSet] = []
     if batch_column is not None:

@@ -1,9 +1,9 @@
-"""Choosing a drift engine by name. Separate from report.py so that report.py (the interface)
-and the engines (which import it) form no import cycle."""
+"""Choosing a drift engine by name. Separate from the engines so that importing the
+package does not import them (the alibi engine pulls in alibi_detect)."""
 
 from __future__ import annotations
 
-from .report import DriftDetector, Engine
+from .types import DriftDetector, Engine
 
 
 def get_detector(engine: Engine = "native") -> DriftDetector:

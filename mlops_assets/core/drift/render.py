@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from .reference import ReferenceSummary
-    from .report import DriftReport
+    from .types import DriftReport
 
 __all__ = ["effect_size_plot_png", "histograms_png", "to_markdown"]
 

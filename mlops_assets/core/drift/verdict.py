@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .calibration import MMD_KEY, Calibration, StatCalibration
-from .report import CALIBRATED, adjust_pvalues, set_batch_score
+from .types import CALIBRATED, adjust_pvalues, set_batch_score
 
 if TYPE_CHECKING:
-    from .report import DriftReport, FeatureDrift, MultivariateDrift
+    from .types import DriftReport, FeatureDrift, MultivariateDrift
 
 __all__ = ["apply_calibration"]
 
