@@ -54,6 +54,7 @@ class LakeFSClient:
     request_timeout_seconds: float = 30.0
     merge_attempts: int = 6
     io_threads: int = 8
+    run_branch_retention_days: float = 14.0  # merged run branches older than this are pruned
 
     _client: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -333,6 +334,19 @@ class LakeFSClient:
             return [DiffEntry(c.path, c.type, c.size_bytes) for c in changes]
 
         return self._call(f"diff {left_ref!r}..{right_ref!r}", run, ref=left_ref, path=prefix)
+
+    def diff_since_base(self, source_ref: str, destination_branch: str | None = None,
+                        max_amount: int = 1000) -> list[DiffEntry]:
+        """What ``source_ref`` has that the destination lacks (three-dot: since their common
+        base), i.e. what a merge would bring; empty when fully merged."""
+        destination = destination_branch or self.default_branch
+
+        def run() -> list[DiffEntry]:
+            changes = self._repo().ref(destination).diff(source_ref, max_amount=max_amount,
+                                                         type="three_dot")
+            return [DiffEntry(c.path, c.type, c.size_bytes) for c in changes]
+
+        return self._call(f"diff {destination!r}...{source_ref!r}", run, ref=source_ref)
 
     def merge(
         self,
