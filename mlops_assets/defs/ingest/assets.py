@@ -14,7 +14,7 @@ from mlops_assets.core.sources import BatchFileError, extract_batch, read_batch_
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.ingest.landing import LandingResource
-from mlops_assets.defs.partitions import check_partition_keys
+from mlops_assets.defs.partitions import check_partition_keys, run_partition_keys
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
     add_partition_metadata,
@@ -46,8 +46,7 @@ def build_ingest_assets(
     def raw_batch(
         context: dg.AssetExecutionContext, lakefs: LakeFS, landing: LandingResource
     ) -> dg.MaterializeResult:
-        keys = list(context.partition_keys)
-        check_partition_keys(keys, partitions_def)  # before any key becomes a path
+        keys = _run_keys(context, partitions_def)  # checked before any key becomes a path
         frames: dict[str, pl.DataFrame] = {}
         sources: dict[str, str] = {}
         for key in keys:
@@ -95,8 +94,7 @@ def build_ingest_assets(
     def validated_batch(
         context: dg.AssetExecutionContext, lakefs: LakeFS
     ) -> dg.MaterializeResult:
-        keys = list(context.partition_keys)
-        check_partition_keys(keys, partitions_def)
+        keys = _run_keys(context, partitions_def)
         paths = {key: layout.raw_batch(ds, key) for key in keys}
         result = publish_run_branch(context, lakefs, f"{ds}: publish validated {_span(keys)}",
                                     expected_paths=list(paths.values()))
@@ -122,6 +120,18 @@ def build_ingest_assets(
         )
 
     return [raw_batch, validated_batch]
+
+
+def _run_keys(
+    context: dg.AssetExecutionContext, partitions_def: dg.PartitionsDefinition
+) -> list[str]:
+    """The run's batches, checked against the spec's calendar from the run's tags first: with a
+    key outside it, Dagster's own error would come from deep inside `context.partition_keys`."""
+    keys = run_partition_keys(context.run, partitions_def, context.instance)
+    if not keys:
+        keys = list(context.partition_keys)
+        check_partition_keys(keys, partitions_def)
+    return keys
 
 
 def _span(keys: list[str]) -> str:
