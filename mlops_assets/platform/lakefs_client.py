@@ -337,16 +337,11 @@ class LakeFSClient:
 
     def diff_since_base(self, source_ref: str, destination_branch: str | None = None,
                         max_amount: int = 1000) -> list[DiffEntry]:
-        """What ``source_ref`` has that the destination lacks (three-dot: since their common
-        base), i.e. what a merge would bring; empty when fully merged."""
-        destination = destination_branch or self.default_branch
-
-        def run() -> list[DiffEntry]:
-            changes = self._repo().ref(destination).diff(source_ref, max_amount=max_amount,
-                                                         type="three_dot")
-            return [DiffEntry(c.path, c.type, c.size_bytes) for c in changes]
-
-        return self._call(f"diff {destination!r}...{source_ref!r}", run, ref=source_ref)
+        """What a merge of ``source_ref`` would bring (three-dot diff); empty when merged."""
+        dest = destination_branch or self.default_branch
+        return self._call(f"diff {dest!r}...{source_ref!r}", lambda: [
+            DiffEntry(c.path, c.type, c.size_bytes) for c in self._repo().ref(dest).diff(
+                source_ref, max_amount=max_amount, type="three_dot")], ref=source_ref)
 
     def merge(
         self,
@@ -361,16 +356,7 @@ class LakeFSClient:
         ``merged=False``. A real content conflict raises :class:`LakeFSConflictError`.
         """
         destination = destination_branch or self.default_branch
-        pending = self._call(
-            "diff for merge",
-            lambda: next(
-                iter(
-                    self._repo().ref(destination).diff(source_ref, max_amount=1, type="three_dot")
-                ),
-                None,
-            ),
-            ref=source_ref,
-        )
+        pending = next(iter(self.diff_since_base(source_ref, destination, max_amount=1)), None)
         if pending is None:
             return MergeResult(self.resolve(destination), merged=False)
         meta = {k: str(v) for k, v in (metadata or {}).items()}
