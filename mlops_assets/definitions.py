@@ -25,6 +25,7 @@ from mlops_assets.defs.partitions import batch_partitions
 from mlops_assets.defs.resources import lakefs_resource_from_env, landing_resource_from_env
 from mlops_assets.defs.scoring.assets import build_predictions_asset
 from mlops_assets.defs.training.assets import build_training_assets
+from mlops_assets.defs.wap_prune import report_abandoned_run_branches
 
 DEFAULT_DATASET = "nycflights13"
 
@@ -51,7 +52,8 @@ def build_pipeline(
                 model_card, champion, predictions, drift_report],
         asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
         jobs=build_pipeline_jobs(spec.name),
-        sensors=build_sensors(spec.name, partitions_def, automation or AutomationSettings()),
+        sensors=[*build_sensors(spec.name, partitions_def, automation or AutomationSettings()),
+                 report_abandoned_run_branches],
     )
 
 

@@ -18,7 +18,16 @@ DAGSTER_YAML = """\
 # On Kubernetes, point storage at Postgres instead; see the README.
 telemetry:
   enabled: false
+# A run whose process died (kill -9, OOM, a lost node) would stay STARTED forever: the daemon
+# marks it failed once its worker is gone, and the run branch is reported as abandoned.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
 """
+GENERATED_MARK = "# Written by mlops-assets"
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,9 @@ def ensure_dagster_home(path: Path) -> Path:
     """A persistent DAGSTER_HOME with a dagster.yaml, so later runs see earlier outputs."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists():
+    # Ours and older than run monitoring: regenerate (a user's own file is never touched).
+    outdated = config.exists() and config.read_text().startswith(GENERATED_MARK) \
+        and "run_monitoring:" not in config.read_text()
+    if not config.exists() or outdated:
         config.write_text(DAGSTER_YAML)
     return path

@@ -31,6 +31,11 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 1
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 60
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 5
 """
 
 WORKSPACE_YAML = """\

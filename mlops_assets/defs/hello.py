@@ -33,7 +33,7 @@ def hello_greetings(
     context: dg.AssetExecutionContext, lakefs: LakeFS
 ) -> dg.MaterializeResult:
     """A few greetings written as parquet on this run's lakeFS branch (not on main)."""
-    branch = ensure_run_branch(lakefs, context.run.run_id)
+    branch = ensure_run_branch(lakefs, context.run)
     frame = greetings_frame(context.run.run_id)
     lakefs.put_frame(branch, HELLO_PATH, frame)
     commit_id = commit_run_branch(context, lakefs, branch, "hello: write greetings")
@@ -55,7 +55,7 @@ def greetings_are_complete(
     context: dg.AssetCheckExecutionContext, lakefs: LakeFS
 ) -> dg.AssetCheckResult:
     """Audit: the run branch holds greetings, none empty."""
-    frame = lakefs.get_frame(run_branch_name(context.run.run_id), HELLO_PATH)
+    frame = lakefs.get_frame(run_branch_name(context.run), HELLO_PATH)
     empty = frame.filter(pl.col("greeting").is_null() | (pl.col("greeting") == "")).height
     return dg.AssetCheckResult(
         passed=frame.height > 0 and empty == 0,

@@ -40,6 +40,10 @@ class LakeFSResource(dg.ConfigurableResource):
     request_timeout_seconds: float = Field(default=30.0, description="per-request timeout")
     merge_attempts: int = Field(default=6, description="attempts for a contended merge/commit")
     io_threads: int = Field(default=8, description="concurrent object reads/writes")
+    run_branch_retention_days: float = Field(
+        default=14.0, description="merged run branches older than this are deleted after a "
+        "publish (the merge commit keeps the audit trail); negative: keep them forever "
+        "(MLOPS_ASSETS_RUN_BRANCH_RETENTION_DAYS)")
 
     def create_resource(self, context: dg.InitResourceContext) -> LakeFSClient:  # type: ignore[override]
         # Dagster's documented way to vend another object: params annotated ResourceParam[T].
@@ -59,6 +63,8 @@ def lakefs_resource_from_env(environ: Mapping[str, str] = os.environ) -> LakeFSR
         secret_access_key=dg.EnvVar("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"),
         repository=environ.get("MLOPS_ASSETS_REPOSITORY") or DEFAULT_REPOSITORY,
         storage_namespace=environ.get("MLOPS_ASSETS_STORAGE_NAMESPACE", ""),
+        run_branch_retention_days=float(
+            environ.get("MLOPS_ASSETS_RUN_BRANCH_RETENTION_DAYS") or 14.0),
     )
 
 

@@ -115,8 +115,15 @@ class LocalLakeFS:
     @staticmethod
     def _write_private(path: Path, text: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # the mode above only applies to a new file
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+
+    def _make_private(self) -> None:
+        """Connection files hold secrets: back to 0600 at every start, whatever changed them."""
+        for path in (self._credentials_file, self.env_path, self.lakectl_config_path):
+            if path.is_file():
+                os.chmod(path, 0o600)
 
     def _recorded(self) -> dict | None:
         if not self._server_file.is_file():
@@ -130,6 +137,7 @@ class LocalLakeFS:
     def start(self, port: int | None = None, timeout: float = 60.0) -> ServerInfo:
         """Start the server, or return the one already running from this state directory."""
         with self._lock():
+            self._make_private()
             running = self._running_info()
             if running is not None:
                 return running

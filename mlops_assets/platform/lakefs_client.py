@@ -54,6 +54,7 @@ class LakeFSClient:
     request_timeout_seconds: float = 30.0
     merge_attempts: int = 6
     io_threads: int = 8
+    run_branch_retention_days: float = 14.0  # merged run branches older than this are pruned
 
     _client: Any = field(default=None, init=False, repr=False, compare=False)
 
@@ -334,6 +335,14 @@ class LakeFSClient:
 
         return self._call(f"diff {left_ref!r}..{right_ref!r}", run, ref=left_ref, path=prefix)
 
+    def diff_since_base(self, source_ref: str, destination_branch: str | None = None,
+                        max_amount: int = 1000) -> list[DiffEntry]:
+        """What a merge of ``source_ref`` would bring (three-dot diff); empty when merged."""
+        dest = destination_branch or self.default_branch
+        return self._call(f"diff {dest!r}...{source_ref!r}", lambda: [
+            DiffEntry(c.path, c.type, c.size_bytes) for c in self._repo().ref(dest).diff(
+                source_ref, max_amount=max_amount, type="three_dot")], ref=source_ref)
+
     def merge(
         self,
         source_ref: str,
@@ -347,16 +356,7 @@ class LakeFSClient:
         ``merged=False``. A real content conflict raises :class:`LakeFSConflictError`.
         """
         destination = destination_branch or self.default_branch
-        pending = self._call(
-            "diff for merge",
-            lambda: next(
-                iter(
-                    self._repo().ref(destination).diff(source_ref, max_amount=1, type="three_dot")
-                ),
-                None,
-            ),
-            ref=source_ref,
-        )
+        pending = next(iter(self.diff_since_base(source_ref, destination, max_amount=1)), None)
         if pending is None:
             return MergeResult(self.resolve(destination), merged=False)
         meta = {k: str(v) for k, v in (metadata or {}).items()}

@@ -17,8 +17,10 @@ move is one commit with metadata, so the promotion history is the commit log of 
 - **In flight**: a promotion or alias move holds the lakeFS branch `registry-lock-<ds>` for its
   duration (:func:`registry_lock`). Creating a branch that exists fails atomically in lakeFS
   (HTTP 409), so the branch is a mutex that lives in lakeFS itself (visible with
-  `lakectl branch list`, survives restarts, needs no commit on main). A crashed holder leaves it;
-  :func:`break_lock` (`mlops-assets models unlock`) removes it.
+  `lakectl branch list`, survives restarts, needs no commit on main). It is a lease (holder,
+  token, expiry renewed while alive): a crashed holder's lock is taken over once its lease
+  expires or its process is gone, and only its owner releases it (registry/lock.py);
+  :func:`break_lock` (`mlops-assets models unlock`) also removes leftover temporary branches.
 
 Functions take a :class:`LakeFSClient` and a dataset name; no Dagster context is needed.
 """
@@ -46,6 +48,8 @@ from mlops_assets.registry.history import (
 from mlops_assets.registry.lineage import FileLineage, Lineage, lineage
 from mlops_assets.registry.lock import (
     LOCK_BRANCH_PREFIX,
+    Lease,
+    LeaseLostError,
     acquire_lock,
     break_lock,
     lock_branch,
@@ -71,14 +75,52 @@ from mlops_assets.registry.versions import (
 )
 
 __all__ = [
-    "ACTOR", "ALIAS", "ALIAS_ACTION", "ALIAS_DATASET", "ALIAS_EVALUATION", "ALIAS_KEYS",
-    "ALIAS_PREVIOUS", "ALIAS_VERSION", "CODE_VERSION", "LOCK_BRANCH_PREFIX", "REASON",
-    "VERSION_TAG_PREFIX", "AliasEvent", "AliasMove", "FileLineage", "InputDifference", "Lineage",
-    "PromotionInFlightError", "RegistryError", "Reproduction", "VersionInfo",
-    "VersionNotFoundError", "acquire_lock", "alias_history", "alias_metadata", "break_lock",
-    "default_actor", "dumps", "headline", "lineage", "list_versions", "lock_branch",
-    "lock_holder", "main_log", "read_aliases", "registry_lock", "release_lock", "reproduce",
-    "rollback", "set_alias", "show_version", "tag_version", "to_jsonable", "version_ref",
+    "ACTOR",
+    "ALIAS",
+    "ALIAS_ACTION",
+    "ALIAS_DATASET",
+    "ALIAS_EVALUATION",
+    "ALIAS_KEYS",
+    "ALIAS_PREVIOUS",
+    "ALIAS_VERSION",
+    "CODE_VERSION",
+    "LOCK_BRANCH_PREFIX",
+    "REASON",
+    "VERSION_TAG_PREFIX",
+    "AliasEvent",
+    "AliasMove",
+    "FileLineage",
+    "InputDifference",
+    "Lease",
+    "LeaseLostError",
+    "Lineage",
+    "PromotionInFlightError",
+    "RegistryError",
+    "Reproduction",
+    "VersionInfo",
+    "VersionNotFoundError",
+    "acquire_lock",
+    "alias_history",
+    "alias_metadata",
+    "break_lock",
+    "default_actor",
+    "dumps",
+    "headline",
+    "lineage",
+    "list_versions",
+    "lock_branch",
+    "lock_holder",
+    "main_log",
+    "read_aliases",
+    "registry_lock",
+    "release_lock",
+    "reproduce",
+    "rollback",
+    "set_alias",
+    "show_version",
+    "tag_version",
+    "to_jsonable",
+    "version_ref",
     "version_tag",
 ]
 

@@ -2,7 +2,6 @@
 commit on main (a merge of a temporary branch) that records the move."""
 
 import getpass
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from mlops_assets.platform import layout
 from mlops_assets.platform.lakefs_client import LakeFSClient, LakeFSConflictError
 from mlops_assets.registry.history import alias_history, alias_metadata
-from mlops_assets.registry.lock import registry_lock
+from mlops_assets.registry.lock import registry_lock, temporary_branch_name
 from mlops_assets.registry.versions import (
     CODE_VERSION,
     RegistryError,
@@ -64,7 +63,7 @@ def set_alias(
         raise RegistryError("give a reason: it is recorded in the commit log")
     actor = actor or default_actor()
     main = lakefs.default_branch
-    with registry_lock(lakefs, ds, actor, purpose=f"{action} of alias {alias}"):
+    with registry_lock(lakefs, ds, actor, purpose=f"{action} of alias {alias}") as lease:
         head = lakefs.resolve(main)
         base = layout.model_dir(ds, version)
         if not lakefs.exists(head, base + "record.json"):
@@ -87,13 +86,15 @@ def set_alias(
         meta.update({"code_version": CODE_VERSION, "dagster_run_id": "",
                      "dagster_asset_key": "", "mlops_assets_command": action})
         message = f"{ds}: {action} {alias} {previous or '(none)'} -> {version}: {reason}"
-        with lakefs.temporary_branch(f"registry-{alias}-{uuid.uuid4().hex[:8]}", head) as tmp:
+        # Named after the dataset, so the next lock holder can remove it if this process dies.
+        with lakefs.temporary_branch(temporary_branch_name(ds, alias), head) as tmp:
             lakefs.put_json(tmp, layout.model_pointer(ds, alias), {
                 "version": version, "previous": previous, "decided_by_run": None,
                 "reason": reason, "actor": actor, "action": action,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
             })
             lakefs.commit(tmp, message, metadata=meta)
+            lease.ensure_held()  # an expired, taken-over lease must not move the alias
             try:
                 merged = lakefs.merge(tmp, main, message=message, metadata=meta)
             except LakeFSConflictError as error:

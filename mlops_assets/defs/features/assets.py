@@ -16,6 +16,7 @@ from mlops_assets.core.features import (
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
+    add_partition_metadata,
     commit_run_branch,
     ensure_run_branch,
     frame_metadata,
@@ -67,7 +68,7 @@ def build_features_asset(
         f"{lookback} day(s), time features, imputed numerics. Published when its audit passes.",
     )
     def features(context: dg.AssetExecutionContext, lakefs: LakeFS) -> dg.MaterializeResult:
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         keys = context.partition_keys
         history = _read_history(lakefs, branch, ds, keys, spec, lookback)
         table = build_features(history.lazy(), spec).collect()
@@ -88,26 +89,30 @@ def build_features_asset(
         ]
         published = None
         if all(c.passed for c in checks):
-            published = publish_run_branch(context, lakefs, f"{ds}: publish features")
+            published = publish_run_branch(
+                context, lakefs, f"{ds}: publish features",
+                expected_paths=[layout.features(ds, key) for key in keys])
         numeric, categorical = feature_columns(spec)
-        written = sum(part.height for part in parts.values())
-        summary = (
-            f"{written} rows x {len(numeric) + len(categorical)} features for "
-            f"{len(keys)} batch(es); "
-            + (
-                f"published at `{published.commit_id[:12]}`"
-                if published
-                else "**audit failed: not published** (kept on the run branch)"
-            )
-        )
-        meta = frame_metadata(
-            lakefs, branch, commit_id, layout.features(ds, keys[-1]), table, summary
-        )
-        meta["feature_code_version"] = feature_code_version(spec)
-        meta["numeric_features"] = dg.MetadataValue.json(numeric)
-        meta["categorical_features"] = dg.MetadataValue.json(categorical)
-        if published:
-            meta["published_commit"] = published.commit_id
+        # Each partition points at its own file, at the commit that holds it on main when
+        # published (else on the run branch): commit and URI come from the same id.
+        at = published.commit_id if published else commit_id
+        verdict = (f"published at `{at[:12]}`" if published
+                   else "**audit failed: not published** (kept on the run branch)")
+        add_partition_metadata(context, {
+            key: {
+                **frame_metadata(lakefs, branch, at, layout.features(ds, key), part,
+                                 f"Batch {key}: {part.height} rows x "
+                                 f"{len(numeric) + len(categorical)} features; {verdict}"),
+                "published": bool(published),
+            }
+            for key, part in parts.items()
+        })
+        meta = {
+            "lakefs_branch": branch,
+            "feature_code_version": feature_code_version(spec),
+            "numeric_features": dg.MetadataValue.json(numeric),
+            "categorical_features": dg.MetadataValue.json(categorical),
+        }
         return dg.MaterializeResult(
             data_version=dg.DataVersion(frames_digest(list(parts.values()))),
             metadata=meta,

@@ -18,8 +18,14 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.path).expanduser() / dataset
 
     def batch_file(self, dataset: str, key: str) -> Path | None:
+        """The batch's file, if one landed. A key that could leave the folder (`../x`) names no
+        file, and a symlink resolving outside the landing folder is ignored: whoever can write
+        the folder must not make ingestion read an arbitrary file."""
+        if not key or "/" in key or "\\" in key or ".." in key or "\x00" in key:
+            return None
+        root = Path(self.path).expanduser().resolve()
         for suffix in BATCH_SUFFIXES:
             candidate = self.dataset_dir(dataset) / f"{key}{suffix}"
-            if candidate.is_file():
+            if candidate.is_file() and candidate.resolve().is_relative_to(root):
                 return candidate
         return None

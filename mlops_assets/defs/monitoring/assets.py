@@ -119,7 +119,7 @@ def build_drift_report_asset(
     ) -> dg.MaterializeResult:
         from mlops_assets.core.drift import ReferenceSummary, get_detector, to_markdown
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         pointer = read_pointer(lakefs, branch, ds, "champion")
         if pointer is None:
             raise dg.Failure(f"no champion model of {ds} yet: drift needs its reference")

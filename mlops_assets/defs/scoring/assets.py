@@ -8,6 +8,7 @@ from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import (
+    add_partition_metadata,
     commit_run_branch,
     ensure_run_branch,
     frame_metadata,
@@ -69,7 +70,7 @@ def build_predictions_asset(
         context: dg.AssetExecutionContext, lakefs: LakeFS
     ) -> dg.MaterializeResult:
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         pointer = read_pointer(lakefs, branch, ds, "champion")
         if pointer is None:
             raise dg.Failure(
@@ -102,20 +103,27 @@ def build_predictions_asset(
         )
         passed = written == expected and bad_scores == 0
         published = (
-            publish_run_branch(context, lakefs, f"{ds}: publish predictions", model_version=version)
+            publish_run_branch(context, lakefs, f"{ds}: publish predictions",
+                               expected_paths=list(outputs), model_version=version)
             if passed
             else None
         )
-        summary = f"Scored {written} rows of {len(keys)} batch(es) with `{version}`; " + (
-            f"published at `{published.commit_id[:12]}`"
-            if published
-            else "**not published** (audit failed)"
-        )
-        meta = frame_metadata(
-            lakefs, branch, commit_id, layout.predictions(ds, keys[-1]), frame, summary
-        )
-        meta["dagster/row_count"] = written
-        meta["model_version"] = version
+        at = published.commit_id if published else commit_id
+        verdict = (f"published at `{at[:12]}`" if published
+                   else "**not published** (audit failed)")
+        add_partition_metadata(context, {
+            key: {
+                **frame_metadata(lakefs, branch, at, layout.predictions(ds, key), frame,
+                                 f"Batch {key}: scored {frame.height} rows with `{version}`; "
+                                 f"{verdict}"),
+                "model_version": version,
+                "published": bool(published),
+            }
+            for key in keys
+            if (frame := outputs[layout.predictions(ds, key)]) is not None
+        })
+        meta = {"lakefs_branch": branch, "model_version": version,
+                "run_rows": written, "published": bool(published)}
         return dg.MaterializeResult(
             data_version=dg.DataVersion(frames_digest(list(outputs.values()))),
             metadata=meta,

@@ -68,7 +68,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
     ) -> dg.MaterializeResult:
         from mlops_assets.core.model import train_model
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         data_commit = lakefs.resolve(branch)  # read by commit id: the exact version trained on
         available = layout.keys_in(lakefs.list_objects(data_commit, layout.features_prefix(ds)))
         train_keys, eval_keys = split_batches(available, config.train_days, config.eval_days)
@@ -170,7 +170,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         from mlops_assets.core.missingness import mask_imputed, split_missing_indicators
         from mlops_assets.core.model import predict
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         version = candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
         frame = read_batches(lakefs, record["data_commit"], ds, record["train_batches"])
@@ -223,7 +223,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         from mlops_assets.core.model import predict
         from mlops_assets.core.performance import per_batch_metrics, performance_baseline
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         version = candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
         frame = read_batches(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(

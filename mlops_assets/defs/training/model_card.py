@@ -70,7 +70,7 @@ def build_model_card_asset(
         from mlops_assets.core.model import predict
         from mlops_assets.platform.frames import read_features
 
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         pointer = read_pointer(lakefs, branch, ds, "candidate")
         if pointer is None:
             raise dg.Failure("no trained model on this run's branch: materialize `model` first")

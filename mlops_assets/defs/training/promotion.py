@@ -23,6 +23,7 @@ from mlops_assets.registry import (
     tag_version,
     version_tag,
 )
+from mlops_assets.registry.lock import Lease
 
 
 def candidate_version(lakefs: LakeFS, branch: str, ds: str) -> str:
@@ -85,20 +86,20 @@ def build_champion_asset(
     def champion(
         context: dg.AssetExecutionContext, config: PromotionConfig, lakefs: LakeFS
     ) -> dg.MaterializeResult:
-        branch = ensure_run_branch(lakefs, context.run.run_id)
+        branch = ensure_run_branch(lakefs, context.run)
         version = candidate_version(lakefs, branch, ds)
         actor = f"dagster run {context.run.run_id}"
         try:
             # One promotion (or rollback) at a time per dataset: a lock held in lakeFS.
             with registry_lock(lakefs, ds, holder=actor, purpose=f"promotion of {version}",
-                               wait_seconds=config.lock_wait_seconds):
-                return _promote(context, config, lakefs, branch, version, actor)
+                               wait_seconds=config.lock_wait_seconds) as lease:
+                return _promote(context, config, lakefs, branch, version, actor, lease)
         except PromotionInFlightError as error:
             raise dg.Failure(f"not promoting {version}: {error}") from None
 
     def _promote(
         context: dg.AssetExecutionContext, config: PromotionConfig, lakefs: LakeFS,
-        branch: str, version: str, actor: str,
+        branch: str, version: str, actor: str, lease: Lease,
     ) -> dg.MaterializeResult:
         decision, champion_at = decide_against_champion(
             lakefs, branch, spec, version, config.policy(spec)
@@ -129,6 +130,7 @@ def build_champion_asset(
                            evaluation=headline(lakefs.get_json(branch, base + "evaluation.json")))
             if decision.promote else {"reason": decision.reason}
         )
+        lease.ensure_held()  # our lease expired and was taken over: do not merge
         try:
             merged = publish_run_branch(
                 context, lakefs,
