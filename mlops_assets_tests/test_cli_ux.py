@@ -17,14 +17,14 @@ from mlops_assets.testing import lakefs_env
 
 HEAVY = ("dagster", "torch", "lakefs_sdk", "polars")
 # Runs the CLI in a fresh interpreter, then reports which heavy packages it imported.
-WRAPPER = """
+WRAPPER = f"""
 import json, sys
 from mlops_assets.cli import main
 code = main(sys.argv[1:])
 sys.stdout.flush()
-print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.stderr)
+print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)), file=sys.stderr)
 sys.exit(code)
-""".format(heavy=HEAVY)
+"""
 
 
 def cli(args: list[str], env: dict[str, str]) -> tuple[int, str, str, list[str]]:

@@ -11,6 +11,7 @@ whole to a log file; `--verbose` shows it too) and then a summary read back from
 """
 
 import json
+import logging
 import subprocess
 import sys
 import tempfile
@@ -132,6 +133,8 @@ def retrain_request(settings: Settings, env: dict[str, str]) -> dg.RunRequest | 
     sensors = build_sensors(spec.name, batch_partitions(spec), automation_settings_from_env(env))
     retrain_sensor = next(s for s in sensors if s.name == "drift_retrain_sensor")
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    # The sensor's own log line repeats what the demo prints next from its request.
+    logging.getLogger("dagster").setLevel(logging.WARNING)
     result = retrain_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
     if result.run_requests:
         return result.run_requests[0]

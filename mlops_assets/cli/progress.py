@@ -107,7 +107,7 @@ class RunProgress:
             parts.append(f"checks {step.passed}/{checks} passed")
         if kind == "STEP_FAILURE":
             parts.append("FAILED (details in the log file)")
-        text = "; ".join(parts) or "done"
+        text = "; ".join(parts) or ("materialized" if step.materialized else "done")
         if step.failed:
             text += "; " + "; ".join(step.failed)
         text = f"  {elapsed}  {name:<18} {text}"
