@@ -2,10 +2,14 @@
 CLI, three `dagster job execute` runs, the real retrain sensor), against the test lakeFS."""
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from mlops_assets.testing import lakefs_env
 
@@ -29,3 +33,18 @@ def test_demo_runs_the_loop_and_says_what_happened(lakefs, lakefs_server, tmp_pa
     assert ("promoted to champion" in out) or ("rejected; champion kept" in out)
     assert "Where to look:" in out and f"lakefs://{lakefs.repository}/" in out
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").is_file()  # a persistent home
+    # It speaks human: progress lines per step, the summaries, no event stream, in a budget.
+    assert "batch(es) landed on the run branch" in out and "trained " in out
+    assert "DEBUG" not in out + done.stderr and "SupersessionWarning" not in done.stderr
+    assert len(out.splitlines()) <= 150, len(out.splitlines())
+    # ... and the full event log is in the file it names at the end.
+    log = Path(re.search(r"Full event log: (\S+)", out).group(1))
+    assert log.parent == tmp_path / "home" / "logs"
+    events = log.read_text()
+    assert events.count("RUN_START") == 3 and "dagster - DEBUG - main_job" in events
+    # Its runs are on their job pages (the UI filters by the location's repository label).
+    with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
+        for job in ("main_job", "new_batch_job", "train_job"):
+            labelled = instance.get_runs(filters=dg.RunsFilter(
+                job_name=job, tags={REPOSITORY_LABEL_TAG: "__repository__@mlops_assets"}))
+            assert len(labelled) == 1, job

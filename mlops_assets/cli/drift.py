@@ -9,7 +9,6 @@ performance_drift (null when the batch had too few labels), drifted_features, sh
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from mlops_assets.platform import layout
@@ -73,30 +72,28 @@ def format_rows(ds: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def cmd_drift(settings: Any, args: argparse.Namespace) -> int:
+def cmd_drift(lakefs: Any, args: argparse.Namespace) -> int:
     import json
 
-    from mlops_assets.cli.registry import registry_resource
-    from mlops_assets.core.spec import SpecError, load_spec
-    from mlops_assets.platform.lakefs_client import LakeFSError
+    from mlops_assets.cli.registry import _dataset
 
-    try:
-        ds = load_spec(args.dataset).name
-        rows = drift_rows(registry_resource(settings), ds)
-    except (SpecError, LakeFSError, FileNotFoundError, ValueError) as error:
-        message = str(error).splitlines()[0]
-        print(json.dumps({"error": message}) if args.json else f"error: {message}",
-              file=sys.stderr)
-        return 1
+    ds = _dataset(args)
+    rows = drift_rows(lakefs, ds)
     print(json.dumps(rows, indent=2) if args.json else format_rows(ds, rows))
     return 0
 
 
-def add_drift_command(subparsers: Any, default_dataset: str) -> None:
+def add_drift_command(subparsers: Any) -> None:
+    import os
+
+    default_dataset = os.environ.get("MLOPS_ASSETS_DATASET") or "nycflights13"
     parser = subparsers.add_parser(
         "drift", help="per-batch drift verdicts published on main",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=default_dataset,
                         help="a bundled dataset name or a spec path")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(fn=cmd_drift)
+    from mlops_assets.cli.registry import _run
+
+    # The stdlib reader: published JSON needs neither the lakeFS SDK nor polars.
+    parser.set_defaults(fn=_run(cmd_drift, read_only=True))

@@ -1,24 +1,31 @@
 """`mlops-assets`: the platform's command line.
 
 mlops-assets lakefs build|up|down|status|env   the embedded lakeFS server
-mlops-assets demo [--job JOB]                   run the main job end to end and summarize it
+mlops-assets demo [--dataset DS] [--verbose]   the platform's loop on bundled data, summarized
 mlops-assets drift [--dataset DS] [--json]      per-batch drift verdicts published on main
 mlops-assets ui                                 lakeFS + the Dagster UI (dagster dev)
+mlops-assets models | rollback | reproduce | lineage   the model registry (see registry.py)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlops_assets.cli.drift import add_drift_command
 from mlops_assets.cli.embedded import embedded_server, platform_env, start_embedded_lakefs
+from mlops_assets.cli.errors import CLIError, report
 from mlops_assets.cli.registry import add_registry_commands
 from mlops_assets.settings import Settings
+
+# Command groups defined in their own modules, each a function that adds its subcommands to the
+# parser (handlers import their heavy dependencies inside, so `--help` and the registry's read
+# commands stay fast).
+COMMAND_GROUPS: tuple[Callable[[Any], None], ...] = (add_registry_commands, add_drift_command)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_JOB = "main_job"
@@ -66,16 +73,27 @@ def cmd_lakefs_env(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from mlops_assets.cli.demo import demo_plan, run_demo, run_job
+    from datetime import datetime
 
+    from mlops_assets.cli.datasets import resolve_dataset
+    from mlops_assets.cli.demo import DemoError, DemoOutput, demo_plan, run_demo, run_job
+
+    resolve_dataset(args.dataset)  # an unknown name fails here, before lakeFS starts
+    try:
+        plan = demo_plan(args.dataset, args.start, args.end)
+    except DemoError as error:
+        raise CLIError(str(error)) from None
     env = platform_env(settings)
     env["MLOPS_ASSETS_DATASET"] = args.dataset
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    output = DemoOutput(settings.home / "logs" / f"demo-{stamp}.log", verbose=args.verbose)
     print(f"lakeFS: {env['LAKECTL_SERVER_ENDPOINT_URL']}  repository: {settings.repository}")
     print(f"DAGSTER_HOME: {settings.dagster_home}")
     if args.job == "hello_job":
-        return run_job("hello_job", env, settings)
-    return run_demo(settings, env, demo_plan(args.dataset, args.start, args.end),
-                    loop=not args.no_loop)
+        code = run_job("hello_job", env, settings, output)
+        print(f"Full event log: {output.log_path}")
+        return code
+    return run_demo(settings, env, plan, output, loop=not args.no_loop)
 
 
 def cmd_ui(settings: Settings, args: argparse.Namespace) -> int:
@@ -130,10 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="nycflights13", help="bundled spec name or YAML path")
     demo.add_argument("--start", default=None, help="first history batch (partition key)")
     demo.add_argument("--end", default=None, help="last history batch (inclusive)")
+    demo.add_argument("--verbose", action="store_true",
+                      help="stream every Dagster event too (always written to the log file)")
     demo.set_defaults(fn=cmd_demo)
 
-    add_registry_commands(sub)
-    add_drift_command(sub, os.environ.get("MLOPS_ASSETS_DATASET") or "nycflights13")
+    for add_commands in COMMAND_GROUPS:
+        add_commands(sub)
 
     ui = sub.add_parser("ui", help="start lakeFS and the Dagster UI")
     ui.add_argument("--host", default="127.0.0.1")
@@ -146,11 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mlops_assets.lakefs_server import LakeFSBinaryError, LakeFSServerError
 
     args = build_parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
     try:
         return args.fn(Settings.from_env(), args)
+    except CLIError as error:
+        return report(str(error), error.code, as_json, "usage")
     except (LakeFSBinaryError, LakeFSServerError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report(str(error), 2, as_json, "lakefs")
 
 
 if __name__ == "__main__":

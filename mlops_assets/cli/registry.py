@@ -12,21 +12,31 @@ mlops-assets lineage PREDICTION_PATH ROW      prediction row -> model -> data ->
 Every command takes --dataset (default $MLOPS_ASSETS_DATASET or nycflights13) and --json.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from mlops_assets.cli.errors import FAILED, CLIError, report
 
 DEFAULT_DATASET = "nycflights13"
 
 
+def _connection(settings: Any) -> dict[str, str]:
+    from mlops_assets.cli.embedded import start_embedded_lakefs
+
+    return settings.external_lakefs or start_embedded_lakefs(settings).client_env()
+
+
 def registry_resource(settings: Any):
     """A LakeFSClient on the platform repository (starting the embedded lakeFS if needed)."""
-    from mlops_assets.cli.embedded import start_embedded_lakefs
     from mlops_assets.platform.lakefs_client import LakeFSClient
 
-    connection = settings.external_lakefs or start_embedded_lakefs(settings).client_env()
+    connection = _connection(settings)
     return LakeFSClient(
         endpoint=connection["LAKECTL_SERVER_ENDPOINT_URL"],
         access_key_id=connection["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
@@ -36,26 +46,44 @@ def registry_resource(settings: Any):
     )
 
 
-def _dataset(args: argparse.Namespace) -> tuple[str, Any]:
-    """(dataset name, spec) from --dataset (a bundled name or a spec path)."""
-    from mlops_assets.core.spec import load_spec
+def registry_reader(settings: Any):
+    """The stdlib read-only client (registry.rest): no lakeFS SDK, polars, Dagster or torch."""
+    from mlops_assets.registry.rest import LakeFSReader
 
-    spec = load_spec(args.dataset)
-    return spec.name, spec
+    connection = _connection(settings)
+    return LakeFSReader(
+        endpoint=connection["LAKECTL_SERVER_ENDPOINT_URL"],
+        access_key_id=connection["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
+        secret_access_key=connection["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
+        repository=settings.repository,
+    )
 
 
-def _run(fn):
-    """Wrap a handler: registry refusals and lakeFS errors become a message and exit code 1."""
+def _dataset(args: argparse.Namespace) -> str:
+    """The dataset name from --dataset (a bundled name or a spec path)."""
+    from mlops_assets.cli.datasets import resolve_dataset
+
+    return resolve_dataset(args.dataset)
+
+
+def _run(fn: Callable[[Any, argparse.Namespace], int], read_only: bool = False):
+    """Wrap a handler: an unknown dataset, a registry refusal or a lakeFS error becomes one line
+    (JSON under --json) and an exit code, never a traceback."""
 
     def handler(settings: Any, args: argparse.Namespace) -> int:
-        from mlops_assets.platform.lakefs_client import LakeFSError
-        from mlops_assets.registry import RegistryError
+        from mlops_assets.platform.lakefs_types import LakeFSError
+        from mlops_assets.registry.versions import RegistryError
 
         try:
-            return fn(registry_resource(settings), args)
-        except (RegistryError, LakeFSError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+            _dataset(args)  # before lakeFS is started or reached
+            lakefs = registry_reader(settings) if read_only else registry_resource(settings)
+            return fn(lakefs, args)
+        except CLIError as error:
+            return report(str(error), error.code, args.json, "usage")
+        except RegistryError as error:
+            return report(str(error), FAILED, args.json, "refused")
+        except LakeFSError as error:
+            return report(str(error), FAILED, args.json, "lakefs")
 
     return handler
 
@@ -69,7 +97,7 @@ def _print(args: argparse.Namespace, value: Any, text: str) -> None:
 def cmd_models_list(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import list_versions
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     versions = list_versions(lakefs, ds)
     lines = [f"{len(versions)} version(s) of {ds}:"]
     for v in versions:
@@ -85,7 +113,7 @@ def cmd_models_list(lakefs, args: argparse.Namespace) -> int:
 def cmd_models_show(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import show_version
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     shown = show_version(lakefs, ds, args.version)
     record = shown["record"]
     text = "\n".join([
@@ -108,8 +136,15 @@ def cmd_models_show(lakefs, args: argparse.Namespace) -> int:
 def cmd_models_history(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import alias_history
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     events = alias_history(lakefs, ds, None if args.alias == "all" else args.alias)
+    if not events and args.alias != "all":
+        from mlops_assets.registry import read_aliases
+
+        known = sorted(read_aliases(lakefs, ds))
+        if args.alias not in known:
+            raise CLIError(f"no alias {args.alias!r} of {ds}: aliases are "
+                           f"{', '.join(known) or 'none yet'} (or `all`)")
     lines = [f"{len(events)} move(s) of {args.alias} ({ds}), oldest first:"]
     for e in events:
         lines.append(f"  {e.time}  {e.alias}: {e.previous or '(none)'} -> {e.version}  "
@@ -121,17 +156,18 @@ def cmd_models_history(lakefs, args: argparse.Namespace) -> int:
 def cmd_models_alias(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import set_alias
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     move = set_alias(lakefs, ds, args.alias, args.version, reason=args.reason, actor=args.actor)
     _print(args, move, f"{move.alias}: {move.previous or '(none)'} -> {move.version} in commit "
                        f"{move.commit}")
+    _observe(ds, move, "set", args.reason)
     return 0
 
 
 def cmd_models_unlock(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import break_lock
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     holder = break_lock(lakefs, ds)
     _print(args, holder, f"removed the registry lock of {ds} held by {holder['holder']}"
            if holder else f"the registry lock of {ds} was free")
@@ -141,21 +177,40 @@ def cmd_models_unlock(lakefs, args: argparse.Namespace) -> int:
 def cmd_rollback(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import rollback
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     move = rollback(lakefs, ds, to=args.to, reason=args.reason, actor=args.actor)
     _print(args, move, f"champion of {ds}: {move.previous} -> {move.version} (model, feature "
                        f"version and drift reference together) in commit {move.commit}; undo "
                        f"with `mlops-assets rollback --to {move.previous}`")
+    _observe(ds, move, "rollback", args.reason)
     return 0
 
 
+def _observe(ds: str, move: Any, action: str, reason: str) -> None:
+    """The move as an observation of `champion` in Dagster, when there is an instance."""
+    from mlops_assets.cli.dagster_events import record_alias_move
+
+    note = record_alias_move({
+        "dataset": ds, "alias": move.alias, "version": move.version,
+        "previous": move.previous or "", "action": action, "reason": reason,
+        "lakefs_commit": move.commit, "source": "mlops-assets CLI",
+    })
+    if note:
+        print(note, file=sys.stderr)
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)  # stderr: --json stdout stays parseable
+
+
 def cmd_reproduce(lakefs, args: argparse.Namespace) -> int:
+    from mlops_assets.cli.datasets import load_dataset_spec
     from mlops_assets.registry import reproduce
 
-    ds, spec = _dataset(args)
+    spec = load_dataset_spec(args.dataset)
     overrides = {"seed": args.seed} if args.seed is not None else None
-    result = reproduce(lakefs, ds, args.version, spec=spec, overrides=overrides,
-                       keep_branch=not args.delete_branch)
+    result = reproduce(lakefs, spec.name, args.version, spec=spec, overrides=overrides,
+                       keep_branch=not args.delete_branch, progress=_progress)
     _print(args, result, result.text())
     return 0 if result.identical else 4
 
@@ -163,7 +218,7 @@ def cmd_reproduce(lakefs, args: argparse.Namespace) -> int:
 def cmd_lineage(lakefs, args: argparse.Namespace) -> int:
     from mlops_assets.registry import lineage
 
-    ds, _ = _dataset(args)
+    ds = _dataset(args)
     found = lineage(lakefs, ds, args.prediction, args.row)
     _print(args, found, found.text())
     return 0
@@ -184,13 +239,13 @@ def add_registry_commands(subparsers: Any) -> None:
     models = subparsers.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True)
     common(models.add_parser("list", help="versions and their aliases")).set_defaults(
-        fn=_run(cmd_models_list))
+        fn=_run(cmd_models_list, read_only=True))
     show = common(models.add_parser("show", help="one version: record, evaluation, card"))
     show.add_argument("version")
-    show.set_defaults(fn=_run(cmd_models_show))
+    show.set_defaults(fn=_run(cmd_models_show, read_only=True))
     history = common(models.add_parser("history", help="alias moves, from main's commit log"))
     history.add_argument("--alias", default="champion", help="an alias name, or `all`")
-    history.set_defaults(fn=_run(cmd_models_history))
+    history.set_defaults(fn=_run(cmd_models_history, read_only=True))
     alias = common(models.add_parser("alias", help="point an alias at a version (one commit)"))
     alias.add_argument("alias")
     alias.add_argument("version")

@@ -12,7 +12,8 @@ from mlops_assets.settings import Settings
 
 
 def summarize_latest_run(
-    dagster_home: Path, job_name: str, env: Mapping[str, str], settings: Settings
+    dagster_home: Path, job_name: str, env: Mapping[str, str], settings: Settings,
+    where: bool = True,
 ) -> str:
     instance = dg.DagsterInstance.from_config(str(dagster_home))
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)
@@ -59,17 +60,23 @@ def summarize_latest_run(
         + (f" ({', '.join(failed)})" if failed else "")
     )
 
+    if where:
+        lines += where_to_look(env, settings, [run.run_id])
+    lines.append("=" * 78)
+    return "\n".join(lines)
+
+
+def where_to_look(env: Mapping[str, str], settings: Settings, run_ids: list[str]) -> list[str]:
     endpoint = env.get("LAKECTL_SERVER_ENDPOINT_URL", "")
-    lines += [
+    return [
         "Where to look:",
         f"  lakeFS:  {endpoint}  (repository {settings.repository}; "
         f"lakectl --config {settings.lakefs_state_dir / 'lakectl.yaml'} log "
         f"lakefs://{settings.repository}/main)",
-        f"  Dagster: mlops-assets ui  ->  http://127.0.0.1:3000/runs/{run.run_id}",
+        "  Dagster: mlops-assets ui, then",
+        *(f"           http://127.0.0.1:3000/runs/{run_id}" for run_id in run_ids),
         "  (an embedded lakeFS keeps running for these; `mlops-assets lakefs down` stops it)",
-        "=" * 78,
     ]
-    return "\n".join(lines)
 
 
 def _plain(markdown: str) -> str:

@@ -5,13 +5,25 @@ in a single run (`dagster/asset_partition_range_start` / `_end` tags; see README
 process: on a laptop, a process per step costs more than the steps themselves.
 """
 
+import os
+
 import dagster as dg
+
+# The UI lists a job's runs by job name AND the run tag `.dagster/repository` =
+# `<repository>@<code location>`. Runs the UI or the daemon launch get it from their origin; runs
+# of `dagster job execute -m mlops_assets.definitions` (the README's CLI path, the demo) have no
+# origin, so they would show under /runs only. Every job carries the label of the workspace's
+# location (workspace.yaml: `mlops_assets`; set MLOPS_ASSETS_CODE_LOCATION if yours differs:
+# a run's own tags win over the origin's).
+CODE_LOCATION = os.environ.get("MLOPS_ASSETS_CODE_LOCATION") or "mlops_assets"
+LOCATION_RUN_TAGS = {".dagster/repository": f"__repository__@{CODE_LOCATION}"}
 
 hello_job = dg.define_asset_job(
     "hello_job",
     selection=dg.AssetSelection.groups("hello"),
     description="Write greetings on a run branch, audit them, merge into main.",
     executor_def=dg.in_process_executor,
+    run_tags=LOCATION_RUN_TAGS,
 )
 
 
@@ -30,6 +42,7 @@ def build_pipeline_jobs(dataset: str) -> list:
             selection=dg.AssetSelection.assets(*assets),
             description=description,
             executor_def=dg.in_process_executor,
+            run_tags=LOCATION_RUN_TAGS,
         )
 
     return [

@@ -17,112 +17,47 @@ move is one commit with metadata, so the promotion history is the commit log of 
 - **In flight**: a promotion or alias move holds the lakeFS branch `registry-lock-<ds>` for its
   duration (:func:`registry_lock`). Creating a branch that exists fails atomically in lakeFS
   (HTTP 409), so the branch is a mutex that lives in lakeFS itself (visible with
-  `lakectl branch list`, survives restarts, needs no commit on main). It is a lease (holder,
-  token, expiry renewed while alive): a crashed holder's lock is taken over once its lease
-  expires or its process is gone, and only its owner releases it (registry/lock.py);
-  :func:`break_lock` (`mlops-assets models unlock`) also removes leftover temporary branches.
+  `lakectl branch list`, survives restarts, needs no commit on main). A crashed holder leaves it;
+  :func:`break_lock` (`mlops-assets models unlock`) removes it.
 
 Functions take a :class:`LakeFSClient` and a dataset name; no Dagster context is needed.
 """
 
+from __future__ import annotations
+
+import importlib
 import json
 from dataclasses import asdict
 from typing import Any
 
-from mlops_assets.registry.aliases import AliasMove, default_actor, rollback, set_alias
-from mlops_assets.registry.history import (
-    ACTOR,
-    ALIAS,
-    ALIAS_ACTION,
-    ALIAS_DATASET,
-    ALIAS_EVALUATION,
-    ALIAS_KEYS,
-    ALIAS_PREVIOUS,
-    ALIAS_VERSION,
-    REASON,
-    AliasEvent,
-    alias_history,
-    alias_metadata,
-    main_log,
-)
-from mlops_assets.registry.lineage import FileLineage, Lineage, lineage
-from mlops_assets.registry.lock import (
-    LOCK_BRANCH_PREFIX,
-    Lease,
-    LeaseLostError,
-    acquire_lock,
-    break_lock,
-    lock_branch,
-    lock_holder,
-    registry_lock,
-    release_lock,
-)
-from mlops_assets.registry.reproduce import InputDifference, Reproduction, reproduce
-from mlops_assets.registry.versions import (
-    CODE_VERSION,
-    VERSION_TAG_PREFIX,
-    PromotionInFlightError,
-    RegistryError,
-    VersionInfo,
-    VersionNotFoundError,
-    headline,
-    list_versions,
-    read_aliases,
-    show_version,
-    tag_version,
-    version_ref,
-    version_tag,
-)
+# Names are loaded from their module on first use (PEP 562), so `models list` imports only
+# versions.py and the stdlib reader, not the lakeFS SDK, polars or torch the other modules need.
+_EXPORTS = {
+    "aliases": ("AliasMove", "default_actor", "rollback", "set_alias"),
+    "history": ("ACTOR", "ALIAS", "ALIAS_ACTION", "ALIAS_DATASET", "ALIAS_EVALUATION",
+                "ALIAS_KEYS", "ALIAS_PREVIOUS", "ALIAS_VERSION", "REASON", "AliasEvent",
+                "alias_history", "alias_metadata", "main_log"),
+    "lineage": ("FileLineage", "Lineage", "lineage"),
+    "lock": ("LOCK_BRANCH_PREFIX", "Lease", "LeaseLostError", "acquire_lock", "break_lock", "lock_branch", "lock_holder",
+             "registry_lock", "release_lock"),
+    "reproduce": ("InputDifference", "Reproduction", "reproduce"),
+    "versions": ("CODE_VERSION", "VERSION_TAG_PREFIX", "PromotionInFlightError",
+                 "RegistryError", "VersionInfo", "VersionNotFoundError", "headline",
+                 "list_versions", "read_aliases", "show_version", "tag_version", "version_ref",
+                 "version_tag"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "ACTOR",
-    "ALIAS",
-    "ALIAS_ACTION",
-    "ALIAS_DATASET",
-    "ALIAS_EVALUATION",
-    "ALIAS_KEYS",
-    "ALIAS_PREVIOUS",
-    "ALIAS_VERSION",
-    "CODE_VERSION",
-    "LOCK_BRANCH_PREFIX",
-    "REASON",
-    "VERSION_TAG_PREFIX",
-    "AliasEvent",
-    "AliasMove",
-    "FileLineage",
-    "InputDifference",
-    "Lease",
-    "LeaseLostError",
-    "Lineage",
-    "PromotionInFlightError",
-    "RegistryError",
-    "Reproduction",
-    "VersionInfo",
-    "VersionNotFoundError",
-    "acquire_lock",
-    "alias_history",
-    "alias_metadata",
-    "break_lock",
-    "default_actor",
-    "dumps",
-    "headline",
-    "lineage",
-    "list_versions",
-    "lock_branch",
-    "lock_holder",
-    "main_log",
-    "read_aliases",
-    "registry_lock",
-    "release_lock",
-    "reproduce",
-    "rollback",
-    "set_alias",
-    "show_version",
-    "tag_version",
-    "to_jsonable",
-    "version_ref",
-    "version_tag",
-]
+__all__ = sorted([*_MODULE_OF, "dumps", "to_jsonable"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
 
 def to_jsonable(value: Any) -> Any:

@@ -1,10 +1,16 @@
 """Alias history: every alias move is one commit on main whose metadata says which alias moved,
 from which version to which, why and by whom; the history is main's first-parent log."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from mlops_assets.platform.lakefs_client import CommitInfo, LakeFSClient
+from mlops_assets.platform.lakefs_types import CommitInfo
+
+if TYPE_CHECKING:
+    from mlops_assets.platform.lakefs_client import LakeFSClient
 
 # Commit metadata of an alias move (on the merge commit on main).
 ALIAS = "alias"  # which alias moved

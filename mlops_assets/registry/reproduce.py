@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,11 +61,15 @@ def reproduce(
     spec: Any = None,
     overrides: dict[str, Any] | None = None,
     keep_branch: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Reproduction:
     """Retrain `version` from its record (features at the recorded data commit, the recorded
     batches, hyperparameters and seed; `overrides` replaces hyperparameters, e.g. {"seed": 1}),
     write it on a scratch branch made from the data commit (never main) and compare the weights'
-    SHA-256 with the registered one; list every recorded input that differs now."""
+    SHA-256 with the registered one; list every recorded input that differs now. `progress`
+    hears one line per stage and per training epoch (it takes tens of seconds)."""
+    say = progress or (lambda _message: None)
+    say(f"reading the record of {version}")
     import polars as pl
 
     from mlops_assets.core.features import TARGET, feature_code_version, order_column
@@ -85,9 +90,12 @@ def reproduce(
     recorded_hyper = dict(record["hyperparameters"])
     hyper_dict = {**recorded_hyper, **(overrides or {})}
     hyper = TrainConfig.from_dict(hyper_dict)
+    say(f"reading {len(record['train_batches'])} batch(es) of features at data commit "
+        f"{data_commit[:12]}")
     frame = read_features(lakefs, data_commit, ds, record["train_batches"]).filter(
         pl.col(TARGET).is_not_null()
     )
+    say(f"training on {frame.height} rows (seed {hyper.seed}, up to {hyper.max_epochs} epochs)")
     trained = train_model(
         frame,
         numeric=record["numeric_features"],
@@ -96,6 +104,7 @@ def reproduce(
         task=record["task"],
         time_column=record.get("time_column") or order_column(spec),
         config=hyper,
+        progress=progress,
     )
     now = {
         "training_rows": frame.height,
@@ -120,6 +129,7 @@ def reproduce(
     branch = scratch_branch or f"reproduce-{version}-{uuid.uuid4().hex[:6]}"
     if branch == lakefs.default_branch:
         raise RegistryError("reproduction never writes to the published branch")
+    say(f"writing the weights on scratch branch {branch}")
     lakefs.create_branch(branch, data_commit, exist_ok=True)
     try:
         saved = save_version(lakefs, branch, ds, version, trained, {

@@ -1,12 +1,17 @@
 """Model versions: `<ds>-<time>-<run>` in `models/<ds>/<version>/`, tagged `model-<version>` on
 the commit that holds its files; listing and showing them."""
 
+from __future__ import annotations
+
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_assets.platform import layout
-from mlops_assets.platform.lakefs_client import LakeFSClient, LakeFSNotFoundError
+from mlops_assets.platform.lakefs_types import LakeFSNotFoundError
+
+if TYPE_CHECKING:  # the read commands pass the stdlib reader (registry.rest) instead
+    from mlops_assets.platform.lakefs_client import LakeFSClient
 
 VERSION_TAG_PREFIX = "model-"
 CODE_VERSION = "1"  # of the registry's own commits (the `code_version` metadata key)
