@@ -2,7 +2,9 @@
 
 Generator: mlops_assets.core.drift.synthetic.daily_stream (16 numeric + 4 categorical features,
 weekday structure, rolling-rate features). Shapes: "daily" (one day per batch, n varies by
-weekday) and "rows" (consecutive row chunks of a stream of 1,000-row days). Per size and shape:
+weekday) and "rows" (consecutive row chunks of a stream of 1,000-row days), and "iid" (row chunks
+of an i.i.d. stream: no weekday or rolling structure; there alibi-detect's tests are valid and the
+comparison with them is fair; on the structured shapes their FAR is the finding). Per size/shape:
 false-alarm rate on no-change batches, detection rate per shift kind after the change point,
 delay (batches from the change to the first alarm), and retrain events over a no-change stream
 under the consecutive rule (3 in a row); alibi-detect KSDrift (Bonferroni, numeric features vs
@@ -42,7 +44,7 @@ def _stream(shape: str, size: int, n_batches: int, shift: str, change: int, seed
     days = int(np.ceil(n_batches * size / per_day))
     change_day = start + int(change * size / per_day)
     return daily_stream(days, per_day, shift=shift, change_day=change_day, seed=seed,
-                        start_day=start)
+                        start_day=start, structured=shape != "iid")
 
 
 def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_len: int,
@@ -53,7 +55,7 @@ def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_
     else:
         # At least 42 days: the reference must span the day-level (rolling-rate) variation.
         ref_frame = daily_stream(max(42, int(np.ceil(ref_batches * size / 1000))), 1000,
-                                 seed=100)
+                                 seed=100, structured=shape != "iid")
     ref = build_reference(ref_frame, NUMERIC, CATEGORICAL, score_column="score")
     t0 = time.perf_counter()
     ref.calibration = calibrate_reference(
@@ -148,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--sizes", type=int, nargs="*", default=None)
-    p.add_argument("--shapes", nargs="*", default=["daily", "rows"])
+    p.add_argument("--shapes", nargs="*", default=["daily", "rows", "iid"])
+    p.add_argument("--medium", action="store_true", help="full sizes, shorter streams")
     p.add_argument("--no-alibi", action="store_true")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
