@@ -2,7 +2,9 @@
 
 Generator: mlops_assets.core.drift.synthetic.daily_stream (16 numeric + 4 categorical features,
 weekday structure, rolling-rate features). Shapes: "daily" (one day per batch, n varies by
-weekday) and "rows" (consecutive row chunks of a stream of 1,000-row days). Per size and shape:
+weekday) and "rows" (consecutive row chunks of a stream of 1,000-row days), and "iid" (row chunks
+of an i.i.d. stream: no weekday or rolling structure; there alibi-detect's tests are valid and the
+comparison with them is fair; on the structured shapes their FAR is the finding). Per size/shape:
 false-alarm rate on no-change batches, detection rate per shift kind after the change point,
 delay (batches from the change to the first alarm), and retrain events over a no-change stream
 under the consecutive rule (3 in a row); alibi-detect KSDrift (Bonferroni, numeric features vs
@@ -34,15 +36,20 @@ def _batches(frame: pl.DataFrame, shape: str, size: int) -> list[pl.DataFrame]:
 
 
 def _stream(shape: str, size: int, n_batches: int, shift: str, change: int, seed: int,
-            start: int) -> pl.DataFrame:
+            start: int) -> tuple[pl.DataFrame, int]:
+    """(stream, index of the first changed batch)."""
     if shape == "daily":
         return daily_stream(n_batches, size, shift=shift, change_day=start + change, seed=seed,
-                            start_day=start)
+                            start_day=start), change
     per_day = 1000
-    days = int(np.ceil(n_batches * size / per_day))
-    change_day = start + int(change * size / per_day)
-    return daily_stream(days, per_day, shift=shift, change_day=change_day, seed=seed,
-                        start_day=start)
+    # The change happens at a day boundary: round the change up to whole days and report the
+    # first batch that lies entirely after it (batches before it are all unchanged).
+    change_days = int(np.ceil(change * size / per_day))
+    days = change_days + int(np.ceil((n_batches - change) * size / per_day)) + 1
+    frame = daily_stream(days, per_day, shift=shift, change_day=start + change_days, seed=seed,
+                         start_day=start, structured=shape != "iid")
+    first_after = int(np.ceil(change_days * per_day / size))
+    return frame, first_after
 
 
 def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_len: int,
@@ -53,7 +60,7 @@ def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_
     else:
         # At least 42 days: the reference must span the day-level (rolling-rate) variation.
         ref_frame = daily_stream(max(42, int(np.ceil(ref_batches * size / 1000))), 1000,
-                                 seed=100)
+                                 seed=100, structured=shape != "iid")
     ref = build_reference(ref_frame, NUMERIC, CATEGORICAL, score_column="score")
     t0 = time.perf_counter()
     ref.calibration = calibrate_reference(
@@ -80,7 +87,9 @@ def run_case(shape: str, size: int, ref_batches: int, pre: int, post: int, none_
     for k, shift in enumerate(SHIFTS):
         n_b = none_len if shift == "none" else pre + post
         change = n_b if shift == "none" else pre
-        frame = _stream(shape, size, n_b, shift, change, seed=200 + k, start=10_000)
+        frame, first = _stream(shape, size, n_b, shift, change, seed=200 + k, start=10_000)
+        if shift != "none":  # row chunks: the change sits on a day boundary
+            change, n_b = first, first + post
         rows = []
         for i, b in enumerate(_batches(frame, shape, size)[:n_b]):
             rep = native.detect(ref, b, cfg)
@@ -148,9 +157,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--sizes", type=int, nargs="*", default=None)
-    p.add_argument("--shapes", nargs="*", default=["daily", "rows"])
+    p.add_argument("--shapes", nargs="*", default=["daily", "rows", "iid"])
+    p.add_argument("--medium", action="store_true", help="full sizes, shorter streams")
     p.add_argument("--no-alibi", action="store_true")
     args = p.parse_args(argv)
+    # medium: every size and shape, shorter streams (fits ~15 min on 2 shared cores)
+    short = args.quick or args.medium
     warnings.filterwarnings("ignore")
 
     def log(msg: str) -> None:
@@ -164,11 +176,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             big = size >= 10_000
             cases.append(run_case(
                 shape, size, ref_batches=30 if args.quick or big else 42,
-                pre=5 if args.quick else 8, post=5 if args.quick else 10,
+                pre=5 if short else 8, post=5 if short else 10,
                 none_len=30 if args.quick else (40 if big else 90),
                 alibi_ks=not args.no_alibi, alibi_mmd_batches=0 if args.no_alibi or big
                 else (2 if args.quick else 5), log=log))
-    result = {"mode": "quick" if args.quick else "full", "cases": cases,
+    mode = "quick" if args.quick else "medium" if args.medium else "full"
+    result = {"mode": mode, "cases": cases,
               "total_s": time.perf_counter() - t0}
     result["markdown"] = markdown(result)
     print(result["markdown"])

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from .correlation import CORR_KEY, fisher_z, leave_one_out_changes
 from .statistics import (
     categorical_table,
     jensen_shannon,
@@ -63,6 +64,7 @@ __all__ = [
 MMD_KEY = "__mmd__"
 _STAT_FLOOR = 1e-6  # log scale: zero distances (constant columns) become a finite, tiny value
 _MIN_BATCHES = 5
+_POWERS = (1 / 3, 1 / 2)
 _MAX_BATCHES = 200  # evenly thinned beyond this: the band is pinned down, the cost is not
 
 
@@ -84,6 +86,10 @@ class StatCalibration:
     # autocorrelated batches carry less information about the null spread.
     n_eff: float = float("nan")
     offset_ref_rows: int = 0  # MMD: log(mmd2 + 1/n + 1/n_ref) keeps the log defined
+    # Transform of the (n-adjusted) statistic whose null is closest to normal: 0 = log, else
+    # stat ** power (1/3 ~ Wilson-Hilferty for chi-squared-like PSI, MMD^2). A log of a
+    # chi-squared-like value has a long left tail: its sd overstates the right tail (lost power).
+    power: float = 0.0
 
     @property
     def n_batches(self) -> int:
@@ -93,10 +99,12 @@ class StatCalibration:
         return 1.0 / max(n, 1) + 1.0 / self.offset_ref_rows if self.offset_ref_rows else 0.0
 
     def _transform(self, stat: float, n: int) -> float:
-        return float(np.log(max(stat + self._offset(n), _STAT_FLOOR)))
+        return float(_power(np.array(max(stat + self._offset(n), _STAT_FLOOR)), self.power))
 
     def _inverse(self, t: np.ndarray, n: int) -> np.ndarray:
-        return np.exp(t) - self._offset(n)
+        if self.power == 0:
+            return np.exp(t) - self._offset(n)
+        return np.maximum(t, 0.0) ** (1.0 / self.power) - self._offset(n)
 
     @property
     def df(self) -> float:
@@ -105,9 +113,13 @@ class StatCalibration:
 
     def predictive(self, n: int) -> tuple[float, float]:
         """(mean, sd) of the transformed statistic for a batch of ``n`` rows."""
-        log_n = float(np.log(max(n, 1)))
-        mean = self.center + self.slope * (log_n - self.log_n0)
-        return mean, self.spread * float(np.sqrt(1.0 + 1.0 / (self.df + 1.0)))
+        shift = self.slope * (float(np.log(max(n, 1))) - self.log_n0)
+        sd = self.spread * float(np.sqrt(1.0 + 1.0 / (self.df + 1.0)))
+        if self.power == 0:
+            return self.center + shift, sd
+        # stat = stat_n0 * (n/n0)^slope, so stat^p is the n0 value scaled by exp(p * shift).
+        k = float(np.exp(self.power * shift))
+        return self.center * k, sd * k
 
     def p_value(self, stat: float, n: int) -> tuple[float, float]:
         """(calibrated one-sided p, z) of a new batch's statistic."""
@@ -127,7 +139,8 @@ class StatCalibration:
     def empirical_band(self, n: int, q: float = 0.05) -> tuple[float, float]:
         """[q, 1-q] quantiles of the pseudo-batch values, moved to ``n`` rows (display only)."""
         t = np.array([self._transform(v, m) for v, m in zip(self.values, self.n, strict=True)])
-        t = t + self.slope * (np.log(max(n, 1)) - np.log(np.maximum(self.n, 1)))
+        moved = self.slope * (np.log(max(n, 1)) - np.log(np.maximum(self.n, 1)))
+        t = t + moved if self.power == 0 else t * np.exp(self.power * moved)
         lo, hi = np.quantile(t, [q, 1 - q])
         return float(self._inverse(np.array(lo), n)), float(self._inverse(np.array(hi), n))
 
@@ -140,6 +153,9 @@ class CalibrationSet:
     batches: list[str]  # pseudo-batch ids (batch keys or "rows a..b")
     stats: dict[str, StatCalibration]
     median_n: float
+    # Correlation member (correlation.py): mean within-batch Fisher z per column pair.
+    corr_columns: list[str] = field(default_factory=list)
+    corr_center: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -167,6 +183,9 @@ class Calibration:
             CalibrationSet(
                 shape=s["shape"], batches=list(s["batches"]), median_n=float(s["median_n"]),
                 stats={k: StatCalibration(**v) for k, v in s["stats"].items()},
+                corr_columns=list(s.get("corr_columns", [])),
+                corr_center=[float("nan") if v is None else float(v)
+                             for v in s.get("corr_center", [])],
             )
             for s in data["sets"]
         ]
@@ -177,7 +196,7 @@ class Calibration:
 
 # ---- fitting ------------------------------------------------------------------------------------
 def _fit(name: str, kind: str, statistic: str, values: list[float], ns: list[int],
-         min_log_sd: float, ref_rows: int = 0) -> StatCalibration:
+         min_log_sd: float, ref_rows: int = 0, power: float | None = None) -> StatCalibration:
     v = np.asarray(values, dtype=np.float64)
     n_arr = np.maximum(np.asarray(ns, dtype=np.float64), 1.0)
     log_n = np.log(n_arr)
@@ -193,21 +212,50 @@ def _fit(name: str, kind: str, statistic: str, values: list[float], ns: list[int
     slope = noise_slope
     if v.size >= 10 and x.std() >= 0.1:
         slope = float(np.clip(np.polyfit(x, t, 1)[0], noise_slope, 0.0))
-    resid = t - slope * x
-    floor = min_log_sd
-    center = float(np.median(resid))
-    mad = 1.4826 * float(np.median(np.abs(resid - center)))
-    # Only the upper tail raises alarms and distances are right-skewed even on the log scale:
-    # also match the 90th percentile (q90 - median = 1.2816 sd for a normal).
-    upper = (float(np.quantile(resid, 0.9)) - center) / 1.2816
-    spread = max(float(resid.std(ddof=1)) if resid.size > 1 else 0.0, mad, upper, floor)
+    log_adj = t - slope * x  # log statistic moved to n0
+    power = _choose_power(log_adj) if power is None else power
+    resid = _power(np.exp(log_adj), power)
+    center = float(np.median(resid)) if power == 0 else float(resid.mean())
+    # min_log_sd is on the log scale; d(s^p) = p s^p d(log s) on a power scale.
+    floor = min_log_sd if power == 0 else min_log_sd * power * max(center, 0.0)
+    mad = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    sd = float(resid.std(ddof=1)) if resid.size > 1 else 0.0
+    spread = max(sd, mad, floor)
+    if power == 0:
+        # Log scale (kept for wide, heavy-tailed nulls): distances stay right-skewed, so also
+        # match the 90th percentile (q90 - median = 1.2816 sd for a normal).
+        spread = max(spread, (float(np.quantile(resid, 0.9)) - center) / 1.2816)
     r1 = float(np.corrcoef(resid[:-1], resid[1:])[0, 1]) if resid.size > 3 and resid.std() > 0 \
         else 0.0
     r1 = min(max(r1, 0.0), 0.9)
     return StatCalibration(name=name, kind=kind, statistic=statistic, scale="log",
                            values=v.tolist(), n=[int(x) for x in ns], center=center,
                            spread=spread, slope=slope, log_n0=log_n0,
-                           n_eff=float(v.size * (1 - r1) / (1 + r1)), offset_ref_rows=ref_rows)
+                           n_eff=float(v.size * (1 - r1) / (1 + r1)), offset_ref_rows=ref_rows,
+                           power=power)
+
+
+def _power(s: np.ndarray, power: float) -> np.ndarray:
+    return np.log(s) if power == 0 else s ** power
+
+
+def _skew(t: np.ndarray) -> float:
+    sd = t.std()
+    return float(((t - t.mean()) ** 3).mean() / sd**3) if sd > 0 else 0.0
+
+
+def _choose_power(log_adj: np.ndarray) -> float:
+    """log unless a power brings the null closer to symmetric (|skewness| smaller by a margin:
+    with ~40 batches the skewness is noisy, and log is the conservative, heavier-tailed choice
+    for the right tail of a left-skewed log)."""
+    if log_adj.size < 20:
+        return 0.0
+    best, best_skew = 0.0, abs(_skew(log_adj))
+    for p in _POWERS:
+        sk = abs(_skew(np.exp(p * (log_adj - log_adj.max()))))  # scale-free: avoid overflow
+        if sk < best_skew - 0.2:
+            best, best_skew = p, sk
+    return best
 
 
 def pseudo_batches(frame: pl.DataFrame, *, batch_column: str | None = None,
@@ -255,7 +303,9 @@ def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list
     sizes: dict[str, list[int]] = {}
     kinds: dict[str, tuple[str, str]] = {}
     cat_metric = config.categorical_effect_metric
-    z_all = _mmd_rows(summary, frame) if config.mmd else None
+    z_all = _mmd_rows(summary, frame) if config.mmd or config.correlation else None
+    corr_z: list[np.ndarray] = []  # per batch, for the correlation member
+    corr_n: list[int] = []
     rng = np.random.default_rng(config.seed)
     cap = config.mmd_max_samples
     mask = np.ones(big_n, dtype=bool)
@@ -287,7 +337,12 @@ def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list
             stat = psi(rest, cur_counts) if cat_metric == "psi" else jensen_shannon(rest,
                                                                                     cur_counts)
             add(name, "categorical", cat_metric, stat, int(cur_counts.sum()))
-        if z_all is not None:
+        if z_all is not None and config.correlation:
+            fz = fisher_z(z_all[idx])
+            if fz is not None:
+                corr_z.append(fz)
+                corr_n.append(int((~np.isnan(z_all[idx]).any(1)).sum()))
+        if z_all is not None and config.mmd:
             mask[:] = True
             mask[idx] = False
             rest_rows = z_all[mask]
@@ -302,6 +357,12 @@ def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list
                 stat, _, _ = mmd_permutation_test(x, y, summary.sigma, n_permutations=0)
                 add(MMD_KEY, "mmd", "mmd2", stat, n_y)
 
+    corr_center: list[float] = []
+    if len(corr_z) >= _MIN_BATCHES:
+        center, changes = leave_one_out_changes(corr_z)
+        corr_center = np.nan_to_num(center).tolist()  # JSON-safe; 0 = "no correlation"
+        for change, n in zip(changes, corr_n, strict=True):
+            add(CORR_KEY, "corr", "max_fisher_z_change", change, n)
     ref_rows = min(cap, len(summary.sample))
     stats = {
         key: _fit(key, kinds[key][0], kinds[key][1], vals, sizes[key], min_log_sd,
@@ -310,7 +371,9 @@ def _calibrate_set(frame: pl.DataFrame, summary: ReferenceSummary, batches: list
     }
     return CalibrationSet(shape=shape, batches=[b for b, _ in batches], stats=stats,
                           median_n=float(np.median([idx.size for _, idx in batches]))
-                          if batches else 0.0)
+                          if batches else 0.0,
+                          corr_columns=list(summary.sample_columns) if corr_center else [],
+                          corr_center=corr_center)
 
 
 def calibrate_reference(

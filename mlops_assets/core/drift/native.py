@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from .correlation import correlation_member
 from .report import finalize_report as _finalize
 from .statistics import (
     categorical_feature,
@@ -113,9 +114,11 @@ class NativeDetector(DriftDetector):
                 test="mmd", statistic=stat, p_value=p, n_ref=x.shape[0], n_cur=y.shape[0],
                 sigma=reference.sigma, n_permutations=config.mmd_permutations, n_exceed=n_exceed,
             )
+        corr = correlation_member(reference, current, config)
         report = _finalize(
             self.name, features, multivariate, prediction_feature(reference, current, config),
-            config, current.height, reference=reference,
+            config, current.height, extra_multivariate=[corr] if corr else None,
+            reference=reference,
         )
         report.seconds = time.perf_counter() - t0
         return report

@@ -39,9 +39,12 @@ def _c1_probs(shifted: bool) -> np.ndarray:
 
 def daily_stream(n_days: int, rows_per_day: float, *, shift: str = "none",
                  change_day: int | None = None, seed: int = 0, start_day: int = 0,
-                 vary_n: bool = True) -> pl.DataFrame:
+                 vary_n: bool = True, structured: bool = True) -> pl.DataFrame:
     """Rows of days ``start_day .. start_day + n_days - 1`` (column ``day``, zero-padded str).
-    ``rows_per_day`` is the mean; with ``vary_n`` it varies by weekday and +-15 % by day."""
+    ``rows_per_day`` is the mean; with ``vary_n`` it varies by weekday and +-15 % by day.
+    ``structured=False``: every row i.i.d. (no weekday effects, no rolling level, a random
+    weekday per row, fixed n): the setting in which per-batch tests such as alibi-detect's are
+    valid, for fair comparisons."""
     if shift not in SHIFTS:
         raise ValueError(f"unknown shift {shift!r}; expected one of {SHIFTS}")
     rng = np.random.default_rng(seed)
@@ -53,9 +56,13 @@ def daily_stream(n_days: int, rows_per_day: float, *, shift: str = "none",
     for i in range(1, level.size):
         level[i] = 0.8 * level[i - 1] + rng.normal(0, 0.3)
     rolling = np.convolve(level, np.ones(7) / 7, mode="valid")[:n_days]
+    if not structured:
+        rolling[:] = 0.0
+        vary_n = False
     frames = []
     for j, d in enumerate(days):
         w = int(d % 7)
+        ws = rng.integers(0, 7, size=max(round(rows_per_day), 2)) if not structured else w
         n = rows_per_day * (_WEEKDAY_N[w] if vary_n else 1.0)
         if vary_n:
             n *= rng.uniform(0.85, 1.15)
@@ -71,23 +78,27 @@ def daily_stream(n_days: int, rows_per_day: float, *, shift: str = "none",
             x[:, 6] = 0.5 * x[:, 5] + np.sqrt(1 - 0.25) * x[:, 6]
         x[:, 3] += 0.8 * y
         x[:, 4] += 0.5 * y
-        x[:, 10] += 0.3 * np.sin(2 * np.pi * w / 7)  # weekday-dependent means
-        x[:, 11] += 0.2 * np.cos(2 * np.pi * w / 7)
+        x[:, 10] += 0.3 * np.sin(2 * np.pi * ws / 7)  # weekday-dependent means
+        x[:, 11] += 0.2 * np.cos(2 * np.pi * ws / 7)
         x[:, 12] = rolling[j] + 0.3 * x[:, 12]  # rolling rates: mostly a day-level value
         x[:, 13] = 0.5 * rolling[j] + 0.5 * x[:, 13]
         x[:, 14] = np.exp(0.5 * x[:, 14])  # skewed
-        x[:, 15] = rng.poisson(3.0 + 0.3 * (w >= 5), size=n)  # discrete, weekend-dependent
+        # discrete, weekend-dependent
+        x[:, 15] = rng.poisson(3.0 + 0.3 * (np.asarray(ws) >= 5), size=n)
         c3 = rng.integers(0, 10, size=n)
         if s == "subpopulation":
             x[c3 < 2, 7] += 1.0
         c1 = rng.choice(5, size=n, p=_c1_probs(s == "category"))
-        c2_p = np.array([0.5, 0.3, 0.2]) if w < 5 else np.array([0.3, 0.3, 0.4])
-        c2 = rng.choice(3, size=n, p=c2_p)
+        if structured:
+            c2 = rng.choice(3, size=n, p=[0.5, 0.3, 0.2] if w < 5 else [0.3, 0.3, 0.4])
+        else:
+            c2 = np.where(np.asarray(ws) >= 5, rng.choice(3, size=n, p=[0.3, 0.3, 0.4]),
+                          rng.choice(3, size=n, p=[0.5, 0.3, 0.2]))
         logit = -1.0 + 1.2 * x[:, 3] + 0.6 * x[:, 4] + 0.3 * x[:, 0] + 0.2 * x[:, 12]
         frames.append(pl.DataFrame({
             "day": [f"{d:05d}"] * n,
             **{f"x{i}": x[:, i] for i in range(16)},
-            "weekday": [f"w{w}"] * n,
+            "weekday": [f"w{v}" for v in np.broadcast_to(ws, (n,))],
             "c1": [f"a{v}" for v in c1],
             "c2": [f"b{v}" for v in c2],
             "c3": [f"k{v}" for v in c3],

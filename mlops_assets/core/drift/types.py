@@ -55,6 +55,8 @@ class DriftConfig:
     # reference sample holds build_reference(sample_size=2000) rows, so raise both together.
     mmd_max_samples: int = 2000
     mmd_in_verdict: bool = True
+    # Calibrated verdict: add the within-batch correlation member (correlation.py) to the family.
+    correlation: bool = True
     # Use the reference's calibration (null bands from its own batches) when it has one.
     calibrated: bool = True
     # Which calibration set ("column:<batch col>" / "rows:<n>"); None = closest batch size.
@@ -107,7 +109,7 @@ class FeatureDrift:
 
 @dataclass
 class MultivariateDrift:
-    test: Literal["mmd", "lsdd"]
+    test: Literal["mmd", "lsdd", "corr"]  # corr: correlation.py (calibrated verdict only)
     statistic: float  # unbiased MMD^2 (alibi's estimator) or LSDD
     p_value: float  # (1 + #{perm >= observed}) / (1 + P): never 0, a valid permutation p-value
     n_ref: int

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .calibration import MMD_KEY, Calibration, StatCalibration
+from .correlation import CORR_KEY
 from .types import CALIBRATED, adjust_pvalues, set_batch_score
 
 if TYPE_CHECKING:
@@ -53,17 +54,22 @@ def apply_calibration(report: DriftReport, calibration: Calibration) -> None:
                             "out of the verdict")
         use_mmd = False
 
+    corr = next((x for x in report.extra_multivariate if x.test == "corr"), None)
+    if corr is not None and CORR_KEY not in stats:
+        corr = None
     members: list[FeatureDrift | MultivariateDrift] = [*report.features]
     if use_mmd:
         assert mv is not None
         members.append(mv)
+    if corr is not None:
+        members.append(corr)
     m = max(len(members), 1)
     band_p = config.alpha / m  # band edge = Bonferroni level: outside it -> drifted under Holm
     raw: list[float] = []
     calibrated: list[bool] = []
     for member in members:
-        if member is mv:
-            cal = stats[MMD_KEY]
+        if member is mv or member is corr:
+            cal = stats[MMD_KEY if member is mv else CORR_KEY]
             _annotate(member, cal, member.statistic, member.n_cur, band_p)
         else:
             cal = stats.get(member.feature)  # type: ignore[union-attr]
@@ -75,7 +81,7 @@ def apply_calibration(report: DriftReport, calibration: Calibration) -> None:
     adjusted = adjust_pvalues(np.array(raw), config.correction)
     for member, p_adj, is_cal in zip(members, adjusted, calibrated, strict=True):
         significant = bool(p_adj < config.alpha)
-        if member is mv:
+        if member is mv or member is corr:
             member.calibrated_p_adjusted = float(p_adj)
             member.drifted = significant
             continue
@@ -102,6 +108,6 @@ def apply_calibration(report: DriftReport, calibration: Calibration) -> None:
     report.calibration_shape = cset.shape
     set_batch_score(report, float(adjusted.min()) if adjusted.size else 1.0)
     uncal = [x.feature for x, c in zip(members, calibrated, strict=True)  # type: ignore[union-attr]
-             if not c and x is not mv]
+             if not c and x is not mv and x is not corr]
     if uncal:
         report.notes.append(f"not calibrated (raw test + effect gate): {', '.join(uncal)}")
