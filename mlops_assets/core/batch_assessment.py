@@ -3,8 +3,9 @@
 ``assess_batch`` is what the drift_report asset runs for each partition (polars in, a JSON-able
 dict out): calibrated data drift (core.drift), prediction drift, performance drift against the
 evaluation window's per-batch baseline (core.performance), and missingness as data quality
-(core.missingness). A batch inside the champion's training or evaluation window is assessed and
-reported but flagged ``in_sample``: the model has seen it, so it never counts toward a retrain.
+(core.missingness). A batch inside the champion's training or evaluation window (or older than
+it) is assessed and reported but flagged ``in_sample``: it cannot show that the world moved on
+since the model was trained, so it never counts toward a retrain.
 
 ``summarize_checks`` folds the per-batch documents of a run into one result per drift check
 (pass/fail, a description naming the batches, and metadata with every batch's verdict).
@@ -96,8 +97,10 @@ def assess_batch(
                                    min_increase=settings.missingness_min_increase)
     report_doc = report.to_dict()
     prediction = report_doc.get("prediction") or {}
-    in_sample = key in set(record.get("train_batches") or []) | set(
-        record.get("eval_batches") or [])
+    # Inside the model's training/evaluation window, or older than it (partition keys sort in
+    # time order): such a batch says nothing about the world moving on since training.
+    window = set(record.get("train_batches") or []) | set(record.get("eval_batches") or [])
+    in_sample = key in window or (bool(window) and key < min(window))
     doc = {
         "batch": key,
         "champion": record.get("version"),
