@@ -275,3 +275,19 @@ def test_canary_verdict_goes_through_the_registry(trained, service, outcome):
         assert svc.state.snapshot.challenger is None
         status = read_status(lakefs, DS)
         assert status["decisions"][-1]["action"] == "stop"
+
+
+def test_dagster_view_reports_the_served_version(trained):
+    from dagster._core.definitions.observe import observe  # dg.observe left the public API
+
+    from mlops_assets.defs.serving import build_serving_status_asset
+
+    lakefs, _defs, _landing, _v1, _v2 = trained
+    served = read_status(lakefs, DS)
+    assert served is not None  # written by the services above
+    asset = build_serving_status_asset(SPEC)
+    result = observe([asset], resources={"lakefs": lakefs})
+    assert result.success
+    [event] = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    metadata = event.event_specific_data.asset_observation.metadata
+    assert metadata["champion"].value == served["champion"]["version"]
