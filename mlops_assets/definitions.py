@@ -24,6 +24,7 @@ from mlops_assets.defs.monitoring.assets import build_drift_report_asset
 from mlops_assets.defs.partitions import batch_partitions
 from mlops_assets.defs.resources import lakefs_resource_from_env, landing_resource_from_env
 from mlops_assets.defs.scoring.assets import build_predictions_asset
+from mlops_assets.defs.serving import build_serving_status_asset
 from mlops_assets.defs.training.assets import build_training_assets
 from mlops_assets.defs.wap_prune import report_abandoned_run_branches
 
@@ -49,7 +50,7 @@ def build_pipeline(
     drift_report = build_drift_report_asset(spec, partitions_def, predictions, champion)
     return dg.Definitions(
         assets=[raw_batch, validated_batch, features, model, reference_summary, evaluation,
-                model_card, champion, predictions, drift_report],
+                model_card, champion, predictions, drift_report, build_serving_status_asset(spec)],
         asset_checks=[build_batch_checks(spec, partitions_def, raw_batch)],
         jobs=build_pipeline_jobs(spec.name),
         sensors=[*build_sensors(spec.name, partitions_def, automation or AutomationSettings()),
