@@ -5,7 +5,8 @@ features gets 0.67; a model that never beats the base rate carries no signal at 
 The comparison is paired (same rows): DeLong's test for AUC, a paired bootstrap otherwise (both
 in core.metrics). A baseline is beaten when the model is better by a positive delta and the
 one-sided p-value of "the model is not better" is at most `alpha`. A baseline the model must
-not lose to (`must_not_lose_to`) fails the bar only when the whole CI of the delta is below 0.
+not lose to (`must_not_lose_to`) fails the bar only when the whole CI of the delta is below
+-`margin` (a non-inferiority test: a tie within the margin is not a loss).
 
 Why the logistic baseline defaults to "must not lose to" rather than "must beat": the bundled
 synthetic dataset's label IS a logistic function of its features, so nothing can beat a logistic
@@ -31,6 +32,7 @@ class QualityBar:
     must_beat: tuple[str, ...] = ("base_rate",)
     must_not_lose_to: tuple[str, ...] = ("logistic",)
     alpha: float = 0.05
+    margin: float = 0.01  # non-inferiority margin for must_not_lose_to, in metric units
     n_bootstrap: int = 1000
     seed: int = 0
 
@@ -87,7 +89,7 @@ def judge_quality(
                            bar.metric, n_bootstrap=bar.n_bootstrap, seed=bar.seed)
         delta, p, high = c["delta"], c["p_value"], c["ci_high"]
         c["beaten"] = delta is not None and p is not None and delta > 0 and p <= bar.alpha
-        c["lost"] = high is not None and high < 0
+        c["lost"] = high is not None and high < -bar.margin
         c["requirement"] = "beat" if name in bar.must_beat else "not lose to"
         comparisons[name] = c
         shown = "undefined" if delta is None else f"{delta:+.4f} (p={p:.3g})"
@@ -95,6 +97,7 @@ def judge_quality(
             reasons.append(f"does not beat {name}: {bar.metric} delta {shown}, "
                            f"needs > 0 at alpha {bar.alpha}")
         elif name not in bar.must_beat and (delta is None or c["lost"]):
-            reasons.append(f"worse than {name}: {bar.metric} delta {shown}, CI below 0")
+            reasons.append(f"worse than {name}: {bar.metric} delta {shown}, CI below "
+                           f"-{bar.margin}")
     return QualityVerdict(passed=not reasons, metric=bar.metric, value=value,
                           minimum=bar.minimum, reasons=reasons, comparisons=comparisons)

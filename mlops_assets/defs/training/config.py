@@ -76,7 +76,8 @@ class EvaluationConfig(dg.Config):
         "`alpha`): base_rate, logistic (a linear model on the same features)")
     must_not_lose_to: list[str] = Field(
         default_factory=lambda: ["logistic"],
-        description="baselines the model may tie but not lose to (the delta's CI below 0)")
+        description="baselines the model may tie but not lose to (the delta's CI below -margin)")
+    margin: float = Field(default=0.01, description="non-inferiority margin (metric units)")
     alpha: float = Field(default=0.05, description="level of the paired tests against baselines")
 
 
@@ -89,6 +90,7 @@ def quality_policy(spec: DatasetSpec, config: EvaluationConfig) -> QualityBar:
     metric, minimum = quality_bar(spec, config)
     return QualityBar(metric=metric, minimum=minimum, must_beat=tuple(config.must_beat),
                       must_not_lose_to=tuple(config.must_not_lose_to), alpha=config.alpha,
+                      margin=config.margin,
                       n_bootstrap=max(config.n_bootstrap, 200))
 
 
