@@ -252,3 +252,49 @@ def test_cli_commands(trained, lakefs_server, capsys):
     assert code == 1 and "no published model version 'synthetic-missing'" in err
     code, out, _ = cli("lineage", layout.predictions(DS, "2024-01-05"), "0")
     assert code == 0 and "training batches" in out
+
+
+def test_models_compare_equals_direct_evaluation(trained, lakefs_server, capsys):
+    """`models compare` scores both versions on the latest eval window of main; its numbers are
+    those of evaluating each model directly on those rows at its recorded threshold."""
+    import polars as pl
+
+    from mlops_assets.core.features import TARGET
+    from mlops_assets.core.metrics import delong_auc_test, evaluate
+    from mlops_assets.core.model import predict
+    from mlops_assets.core.model_quality import record_threshold
+    from mlops_assets.platform.frames import read_features
+    from mlops_assets.platform.model_store import load_version
+
+    lakefs, _defs, v1, v2 = trained
+    settings = Settings.from_env({**lakefs_server.client_env(),
+                                  "MLOPS_ASSETS_REPOSITORY": lakefs.repository})
+    parser = argparse.ArgumentParser()
+    add_registry_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["models", "compare", v1, v2, "--dataset", DS, "--json",
+                              "--n-bootstrap", "200"])
+    assert args.fn(settings, args) == 0
+    out = json.loads(capsys.readouterr().out)
+    window = lakefs.get_json("main", layout.model_dir(DS, v2) + "record.json")["eval_batches"]
+    assert out["window"]["batches"] == window  # v2 is the newest version on main
+    frame = read_features(lakefs, "main", DS, window).filter(pl.col(TARGET).is_not_null())
+    y = frame[TARGET].to_numpy()
+    scores = {}
+    for name, version in (("a", v1), ("b", v2)):
+        model, record = load_version(lakefs, "main", DS, version)
+        assert record["decision_threshold"]["chosen_on"] in ("validation", "default")
+        scores[name] = predict(model, frame)
+        direct = evaluate(y, scores[name], "binary", n_bootstrap=200, seed=0,
+                          threshold=record_threshold(record))
+        rows = {r["metric"]: r for r in out["comparison"]["rows"]}
+        for metric in ("auc", "log_loss", "f1", "brier"):
+            assert rows[metric][name] == pytest.approx(direct[metric]["value"], abs=1e-12)
+            assert rows[metric][f"{name}_ci_low"] == pytest.approx(direct[metric]["ci_low"])
+        assert out["versions"][name]["data_commit"] == record["data_commit"]
+    delong = delong_auc_test(y, scores["a"], scores["b"])
+    assert out["comparison"]["paired"]["delta"] == pytest.approx(delong["delta"])
+    assert out["comparison"]["paired"]["p_value"] == pytest.approx(delong["p_value"])
+    assert out["hyperparameter_differences"]["seed"] == [0, 1]
+    # `models list` says where each headline was measured.
+    versions = {v.version: v for v in registry.list_versions(lakefs, DS)}
+    assert versions[v2].measured_on.startswith(f"{window[0]}..{window[-1]} (")

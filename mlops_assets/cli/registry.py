@@ -2,6 +2,7 @@
 
 mlops-assets models list                      versions, their aliases and evaluation headline
 mlops-assets models show VERSION              record, evaluation, decision, aliases, model card
+mlops-assets models compare A B [--window F..L]  both scored on the same labelled window
 mlops-assets models history [--alias NAME]    every alias move (the commit log of main)
 mlops-assets models alias NAME VERSION --reason TEXT   point an alias at a version
 mlops-assets models unlock                    remove a registry lock left by a dead process
@@ -104,7 +105,8 @@ def cmd_models_list(lakefs, args: argparse.Namespace) -> int:
         flags = ", ".join(v.aliases) or "-"
         state = ("published" if v.on_main else "unpublished") + (
             "" if v.passed is None else ", passed" if v.passed else ", below the bar")
-        lines.append(f"  {v.version}  [{flags}]  {state}  {v.headline}  "
+        where = f" on {v.measured_on}" if v.measured_on else ""
+        lines.append(f"  {v.version}  [{flags}]  {state}  {v.headline}{where}  "
                      f"{v.tag or '(untagged)'}")
     _print(args, versions, "\n".join(lines))
     return 0
@@ -130,6 +132,16 @@ def cmd_models_show(lakefs, args: argparse.Namespace) -> int:
         shown["model_card"] or "(no model card)",
     ])
     _print(args, shown, text)
+    return 0
+
+
+def cmd_models_compare(lakefs, args: argparse.Namespace) -> int:
+    from mlops_assets.registry import compare_versions
+
+    ds = _dataset(args)
+    result = compare_versions(lakefs, ds, args.a, args.b, window=args.window,
+                              n_bootstrap=args.n_bootstrap)
+    _print(args, result, result.text())
     return 0
 
 
@@ -243,6 +255,20 @@ def add_registry_commands(subparsers: Any) -> None:
     show = common(models.add_parser("show", help="one version: record, evaluation, card"))
     show.add_argument("version")
     show.set_defaults(fn=_run(cmd_models_show, read_only=True))
+    compare = common(models.add_parser(
+        "compare", help="two versions on the same labelled window, with a paired test "
+        "(imports torch to score them, unlike the other read commands)",
+        description="Score versions A and B on the same recent labelled rows (default: the "
+        "evaluation window of the newest version on main, read at main's head) and show their "
+        "metrics with 95%% CIs, the paired test of B against A (DeLong for AUC, paired "
+        "bootstrap for RMSE), their data commits, feature code versions and hyperparameters. "
+        "Unlike list/show/history this loads both models, so it imports torch."))
+    compare.add_argument("a", help="the reference version (e.g. the champion)")
+    compare.add_argument("b", help="the version compared with it (e.g. a challenger)")
+    compare.add_argument("--window", default=None,
+                         help="FIRST..LAST batch keys on main (default: the latest eval window)")
+    compare.add_argument("--n-bootstrap", type=int, default=1000, help="draws for the CIs")
+    compare.set_defaults(fn=_run(cmd_models_compare))
     history = common(models.add_parser("history", help="alias moves, from main's commit log"))
     history.add_argument("--alias", default="champion", help="an alias name, or `all`")
     history.set_defaults(fn=_run(cmd_models_history, read_only=True))

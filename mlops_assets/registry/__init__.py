@@ -34,6 +34,7 @@ from typing import Any
 # versions.py and the stdlib reader, not the lakeFS SDK, polars or torch the other modules need.
 _EXPORTS = {
     "aliases": ("AliasMove", "default_actor", "rollback", "set_alias"),
+    "compare": ("Comparison", "compare_versions"),
     "history": ("ACTOR", "ALIAS", "ALIAS_ACTION", "ALIAS_DATASET", "ALIAS_EVALUATION",
                 "ALIAS_KEYS", "ALIAS_PREVIOUS", "ALIAS_VERSION", "REASON", "AliasEvent",
                 "alias_history", "alias_metadata", "main_log"),

@@ -72,6 +72,8 @@ class VersionInfo:
     passed: bool | None  # the quality bar
     promoted: bool | None  # the champion/challenger decision
     headline: str
+    # Where the headline was measured: "<first>..<last> (<rows> rows)" of the evaluation batches.
+    measured_on: str = ""
 
 
 def _versions_on(lakefs: LakeFSClient, ref: str, ds: str) -> set[str]:
@@ -127,6 +129,14 @@ def headline(evaluation: dict | None) -> str:
     return ", ".join(parts)
 
 
+def measured_on(evaluation: dict | None) -> str:
+    """`2013-11-17..2013-11-30 (12423 rows)`: the window an evaluation's metrics come from."""
+    batches = (evaluation or {}).get("batches") or []
+    if not batches:
+        return ""
+    return f"{batches[0]}..{batches[-1]} ({evaluation.get('rows', '?')} rows)"
+
+
 def list_versions(lakefs: LakeFSClient, ds: str) -> list[VersionInfo]:
     """Every version of `ds`: tagged ones and those published on main, oldest first."""
     main = lakefs.resolve(lakefs.default_branch)
@@ -150,6 +160,7 @@ def list_versions(lakefs: LakeFSClient, ds: str) -> list[VersionInfo]:
             passed=(evaluation or {}).get("passed"),
             promoted=(decision or {}).get("promote"),
             headline=headline(evaluation),
+            measured_on=measured_on(evaluation),
         ))
     return out
 

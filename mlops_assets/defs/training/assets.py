@@ -12,10 +12,24 @@ from mlops_assets.core.features import TARGET, feature_code_version, feature_col
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
-from mlops_assets.defs.training.config import EvaluationConfig, TrainingConfig, quality_bar
+from mlops_assets.defs.training.config import (
+    EvaluationConfig,
+    TrainingConfig,
+    quality_bar,
+    quality_policy,
+)
 from mlops_assets.defs.training.model_card import build_model_card_asset
 from mlops_assets.defs.training.promotion import build_champion_asset, candidate_version
-from mlops_assets.defs.training.render import headline_text, metrics_table, small_record
+from mlops_assets.defs.training.render import (
+    evaluation_numbers,
+    headline_text,
+    links,
+    metrics_table,
+    object_link,
+    small_record,
+    training_numbers,
+    verdict_table,
+)
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch
 from mlops_assets.platform import layout
 from mlops_assets.platform.frames import json_digest, read_features, rows_digest
@@ -58,6 +72,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         deps=[features],
         code_version=code_version(__name__, "mlops_assets.defs.training.config",
                                   "mlops_assets.core.model", "mlops_assets.core.train_config",
+                                  "mlops_assets.core.model_quality",
+                                  "mlops_assets.core.threshold", "mlops_assets.core.baselines",
                                   "mlops_assets.platform.model_store"),
         kinds={"pytorch", "lakefs"},
         description=f"A tabular MLP (embeddings + MLP) trained on {ds} features read at one "
@@ -67,6 +83,11 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         context: dg.AssetExecutionContext, config: TrainingConfig, lakefs: LakeFS
     ) -> dg.MaterializeResult:
         from mlops_assets.core.model import train_model
+        from mlops_assets.core.model_quality import (
+            fit_baselines,
+            pick_threshold,
+            split_like_training,
+        )
 
         branch = ensure_run_branch(lakefs, context.run)
         data_commit = lakefs.resolve(branch)  # read by commit id: the exact version trained on
@@ -92,6 +113,10 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             config=hyper,
             progress=context.log.info,
         )
+        # Threshold and baselines come from the model's own split: the evaluation rows stay unseen.
+        fit_rows, val_rows = split_like_training(trained, frame)
+        choice = pick_threshold(trained, val_rows, config.threshold_objective, config.cost_ratio)
+        baselines = fit_baselines(trained, fit_rows)
         version = f"{ds}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{context.run.run_id[:8]}"
         record = save_version(
             lakefs,
@@ -115,11 +140,13 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                 "hyperparameters": asdict(hyper),
                 "seed": config.seed,
                 "history": trained.history,
+                "decision_threshold": choice.to_dict() if choice else None,
                 "library_versions": library_versions(),
                 "dagster_run_id": context.run.run_id,
                 "created_at": datetime.now(UTC).isoformat(),
             },
         )
+        lakefs.put_json(branch, layout.model_dir(ds, version) + "baselines.json", baselines)
         write_pointer(lakefs, branch, ds, "candidate", {"version": version})
         commit_id = commit_run_branch(
             context,
@@ -134,11 +161,11 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             data_version=dg.DataVersion(record["weights_sha256"]),
             metadata={
                 "model_version": version,
-                "lakefs_commit": commit_id,
-                "lakefs_uri": lakefs.uri(commit_id, layout.model_dir(ds, version)),
-                "data_commit": data_commit,
-                "weights_sha256": record["weights_sha256"],
-                "dagster/row_count": frame.height,
+                **links(lakefs, commit_id, layout.model_dir(ds, version)),
+                "data_commit": dg.MetadataValue.text(data_commit),
+                "weights_sha256": dg.MetadataValue.text(record["weights_sha256"]),
+                "dagster/row_count": dg.MetadataValue.int(frame.height),
+                **training_numbers(trained.history, choice.threshold if choice else None),
                 "hyperparameters": dg.MetadataValue.json(asdict(hyper)),
                 "record": dg.MetadataValue.json(small_record(record)),
                 "summary": dg.MetadataValue.md(
@@ -193,9 +220,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
             data_version=dg.DataVersion(json_digest(reference_doc)),
             metadata={
                 "model_version": version,
-                "lakefs_commit": commit_id,
-                "lakefs_uri": lakefs.uri(commit_id, path),
-                "dagster/row_count": frame.height,
+                **links(lakefs, commit_id, path),
+                "dagster/row_count": dg.MetadataValue.int(frame.height),
                 "summary": dg.MetadataValue.md(
                     f"Reference of `{version}` from {frame.height} training rows at data commit "
                     f"`{record['data_commit'][:12]}` ({len(values)} numeric, "
@@ -210,65 +236,100 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.metrics",
-                                  "mlops_assets.core.performance", "mlops_assets.core.model"),
+                                  "mlops_assets.core.performance", "mlops_assets.core.model",
+                                  "mlops_assets.core.quality_bar", "mlops_assets.core.baselines",
+                                  "mlops_assets.core.eval_plots"),
         kinds={"lakefs"},
         check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
-        description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
-        "calibration. A model below the quality bar never reaches main.",
+        description="The new model on the later, held-out batches: metrics with bootstrap CIs, "
+        "calibration, and the same metrics of the baselines (base rate, logistic regression) on "
+        "the same rows; ROC, reliability and loss-curve PNGs next to evaluation.json. A model "
+        "below the quality bar (the floor, and a paired win over the baselines) never reaches "
+        "main.",
     )
     def evaluation(
         context: dg.AssetExecutionContext, config: EvaluationConfig, lakefs: LakeFS
     ) -> dg.MaterializeResult:
+        from mlops_assets.core.eval_plots import evaluation_figures
         from mlops_assets.core.metrics import evaluate
         from mlops_assets.core.model import predict
+        from mlops_assets.core.model_quality import baseline_scores, record_threshold
         from mlops_assets.core.performance import per_batch_metrics, performance_baseline
+        from mlops_assets.core.quality_bar import judge_quality
 
         branch = ensure_run_branch(lakefs, context.run)
         version = candidate_version(lakefs, branch, ds)
         trained, record = load_version(lakefs, branch, ds, version)
+        base = layout.model_dir(ds, version)
         frame = read_batches(lakefs, record["data_commit"], ds, record["eval_batches"]).filter(
             pl.col(TARGET).is_not_null()
         )
         scores = predict(trained, frame)
         labels = frame.get_column(TARGET).to_numpy()
-        metrics = evaluate(labels, scores, spec.target.task, n_bootstrap=config.n_bootstrap,
-                           seed=0)
+        task = spec.target.task
+        # F1/accuracy at the threshold chosen on the validation split (stored in the record).
+        threshold = record_threshold(record)
+        metrics = evaluate(labels, scores, task, n_bootstrap=config.n_bootstrap, seed=0,
+                           threshold=threshold)
+        baselines = baseline_scores(lakefs.get_json(branch, base + "baselines.json"), frame)
+        baseline_metrics = {
+            name: evaluate(labels, s, task, n_bootstrap=config.n_bootstrap, seed=0,
+                           threshold=threshold)
+            for name, s in baselines.items()
+        }
+        for m in baseline_metrics.values():
+            m.pop("calibration", None)
         # What a single batch's metric looks like when nothing changed: the drift report's
         # performance check judges each batch against this (core/performance.py).
         per_batch = per_batch_metrics(labels, scores, frame.get_column(BATCH).to_numpy(),
-                                      "auc" if spec.target.task == "binary" else "r2")
+                                      "auc" if task == "binary" else "r2")
         headline, bar = quality_bar(spec, config)
         value = (metrics.get(headline) or {}).get("value")
-        passed = value is not None and value >= bar
-        base = layout.model_dir(ds, version)
+        verdict = judge_quality(labels, scores, baselines, quality_policy(spec, config), value)
+        passed = verdict.passed
+        window = {"batches": record["eval_batches"], "data_commit": record["data_commit"],
+                  "rows": frame.height}
         evaluation_doc = {
             "version": version, "batches": record["eval_batches"], "rows": frame.height,
-            "metrics": metrics, "quality_bar": {headline: bar}, "passed": passed,
+            "window": window, "threshold": threshold, "metrics": metrics,
+            "baselines": baseline_metrics, "quality_bar": {headline: bar},
+            "verdict": verdict.to_dict(), "passed": passed,
             "per_batch": per_batch, "baseline": performance_baseline(per_batch),
         }
         lakefs.put_json(branch, base + "evaluation.json", evaluation_doc)
+        figures = evaluation_figures(labels, scores, baselines, metrics, trained.history,
+                                     threshold, task)
+        for name, png in figures.items():
+            lakefs.put_bytes(branch, base + name, png, content_type="image/png")
         commit_id = commit_run_branch(context, lakefs, branch, f"{ds}: evaluate {version}",
                                       model_version=version, passed=passed)
+        numbers = evaluation_numbers(metrics, baseline_metrics, verdict)
         return dg.MaterializeResult(
             data_version=dg.DataVersion(json_digest(evaluation_doc)),
             check_results=[dg.AssetCheckResult(
                 check_name=QUALITY_BAR,
                 passed=passed,
-                metadata={headline: value, "bar": bar, "model_version": version},
-                description=f"{headline} {value} vs bar {bar}",
+                metadata={**numbers, "bar": dg.MetadataValue.float(bar),
+                          "model_version": version,
+                          "baselines": dg.MetadataValue.md(verdict_table(verdict))},
+                description="; ".join(verdict.reasons) or
+                f"{headline} {value:.4f} >= {bar}, beats {', '.join(config.must_beat) or '-'}, "
+                f"not worse than {', '.join(config.must_not_lose_to) or '-'}",
             )],
             metadata={
                 "model_version": version,
-                "lakefs_commit": commit_id,
-                "lakefs_uri": lakefs.uri(commit_id, base + "evaluation.json"),
-                "dagster/row_count": frame.height,
-                "metrics": dg.MetadataValue.md(metrics_table(metrics)),
-                "calibration": dg.MetadataValue.json(metrics.get("calibration", {})),
+                **links(lakefs, commit_id, base + "evaluation.json"),
+                "dagster/row_count": dg.MetadataValue.int(frame.height),
+                **numbers,
+                "metrics": dg.MetadataValue.md(metrics_table(metrics, baseline_metrics)),
+                "baselines": dg.MetadataValue.md(verdict_table(verdict)),
+                **{name.removesuffix(".png"): object_link(lakefs, commit_id, base + name)
+                   for name in figures},
                 "summary": dg.MetadataValue.md(
                     f"`{version}` on {frame.height} held-out rows "
                     f"({record['eval_batches'][0]}..{record['eval_batches'][-1]}): "
-                    + headline_text(metrics, spec.target.task)
-                    + ("" if passed else f"; **below the bar {headline} >= {bar}**")
+                    + headline_text(metrics, task)
+                    + ("" if passed else f"; **below the bar: {'; '.join(verdict.reasons)}**")
                 ),
             },
         )

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, create_model
 
 from mlops_assets.core.promotion import PromotionPolicy
+from mlops_assets.core.quality_bar import QualityBar
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.core.train_config import TrainConfig
 
@@ -37,9 +38,17 @@ class TrainingConfig(_ModelConfig):  # type: ignore[misc, valid-type]
         default=60, description="batches used for training (and its time-ordered validation split)"
     )
     eval_days: int = Field(default=14, description="the latest batches, held out for evaluation")
+    threshold_objective: str = Field(
+        default="f1", description="how the decision threshold is chosen on the validation split: "
+        "f1 (highest F1) or cost (lowest cost, a missed positive costing `cost_ratio` false "
+        "alarms)")
+    cost_ratio: float = Field(default=1.0, description="cost of a false negative / false positive")
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.model_dump(exclude={"train_days", "eval_days"}))
+        return TrainConfig.from_dict(self.model_dump(exclude=_NOT_HYPERPARAMETERS))
+
+
+_NOT_HYPERPARAMETERS = {"train_days", "eval_days", "threshold_objective", "cost_ratio"}
 
 
 class PromotionConfig(dg.Config):
@@ -61,10 +70,27 @@ class EvaluationConfig(dg.Config):
     min_auc: float = Field(default=0.55, description="quality bar for binary targets")
     min_r2: float = Field(default=0.0, description="quality bar for regression targets")
     n_bootstrap: int = Field(default=200, description="bootstrap draws for the CIs")
-
+    must_beat: list[str] = Field(
+        default_factory=lambda: ["base_rate"],
+        description="baselines the model must beat on the same rows (paired one-sided test at "
+        "`alpha`): base_rate, logistic (a linear model on the same features)")
+    must_not_lose_to: list[str] = Field(
+        default_factory=lambda: ["logistic"],
+        description="baselines the model may tie but not lose to (the delta's CI below -margin)")
+    margin: float = Field(default=0.01, description="non-inferiority margin (metric units)")
+    alpha: float = Field(default=0.05, description="level of the paired tests against baselines")
 
 
 def quality_bar(spec: DatasetSpec, config: EvaluationConfig) -> tuple[str, float]:
     return ("auc", config.min_auc) if spec.target.task == "binary" else ("r2", config.min_r2)
+
+
+def quality_policy(spec: DatasetSpec, config: EvaluationConfig) -> QualityBar:
+    """The bar as core.quality_bar applies it: the headline floor plus the baselines."""
+    metric, minimum = quality_bar(spec, config)
+    return QualityBar(metric=metric, minimum=minimum, must_beat=tuple(config.must_beat),
+                      must_not_lose_to=tuple(config.must_not_lose_to), alpha=config.alpha,
+                      margin=config.margin,
+                      n_bootstrap=max(config.n_bootstrap, 200))
 
 

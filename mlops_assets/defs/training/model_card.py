@@ -20,6 +20,7 @@ from mlops_assets.core.model_card import (
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
+from mlops_assets.defs.training.render import links
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch
 from mlops_assets.platform import layout
 from mlops_assets.platform.frames import json_digest
@@ -59,8 +60,9 @@ def build_model_card_asset(
             description="the largest gap of the metric between groups of the spec's `groups` is "
             "within the configured bound (WARN by default: the card flags it, nothing blocks)",
         )],
+        # The path is a code span: bare <ds>/<version> render as (empty) HTML tags in the UI.
         description=f"The model card of the trained {ds} version (markdown, stored as "
-        "models/<ds>/<version>/model_card.md): intended use, data commit and range, features, "
+        f"`models/{ds}/<version>/model_card.md`): intended use, data commit and range, features, "
         "metrics with CIs, calibration, and metrics by group "
         f"({', '.join(spec.groups) or 'none declared'}).",
     )
@@ -113,8 +115,7 @@ def build_model_card_asset(
             data_version=dg.DataVersion(json_digest(card)),
             metadata={
                 "model_version": version,
-                "lakefs_commit": commit_id,
-                "lakefs_uri": lakefs.uri(commit_id, base + "model_card.md"),
+                **links(lakefs, commit_id, base + "model_card.md"),
                 "model_card": dg.MetadataValue.md(card),
                 "worst_group_gap": dg.MetadataValue.json(gap or {}),
                 "summary": dg.MetadataValue.md(

@@ -10,6 +10,7 @@ from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.training.config import PromotionConfig
+from mlops_assets.defs.training.render import decision_numbers, links
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch, publish_run_branch
 from mlops_assets.platform import layout
 from mlops_assets.platform.frames import json_digest, read_features
@@ -35,11 +36,14 @@ def candidate_version(lakefs: LakeFS, branch: str, ds: str) -> str:
 
 def decide_against_champion(
     lakefs: LakeFS, branch: str, spec: DatasetSpec, version: str, policy: PromotionPolicy
-) -> tuple[PromotionDecision, str | None]:
+) -> tuple[PromotionDecision, str | None, dict | None]:
     """Score the challenger and the champion (as on main now) on the challenger's evaluation
-    window, the most recent labelled batches, and decide. Returns the decision and the champion
-    version compared against."""
+    window, the most recent labelled batches, and decide. Returns the decision, the champion
+    version compared against and both versions' metrics side by side (None without a
+    champion)."""
+    from mlops_assets.core.compare import compare_scores
     from mlops_assets.core.model import predict
+    from mlops_assets.core.model_quality import record_threshold
 
     ds = spec.name
     challenger, record = load_version(lakefs, branch, ds, version)
@@ -50,15 +54,41 @@ def decide_against_champion(
     main_commit = lakefs.resolve(lakefs.default_branch)
     pointer = read_pointer(lakefs, main_commit, ds, "champion")
     champion_version = pointer["version"] if pointer else None
-    champion_scores = None
+    champion_scores = side_by_side = None
+    challenger_scores = predict(challenger, frame)
     if champion_version is not None:
-        champion_model, _ = load_version(lakefs, main_commit, ds, champion_version)
+        champion_model, champion_record = load_version(lakefs, main_commit, ds, champion_version)
         champion_scores = predict(champion_model, frame)
+        side_by_side = compare_scores(
+            y, champion_scores, challenger_scores, task=spec.target.task,
+            threshold_a=record_threshold(champion_record), threshold_b=record_threshold(record),
+            n_bootstrap=min(policy.n_bootstrap, 500), seed=policy.seed)
     decision = decide_promotion(
-        y, champion_scores, predict(challenger, frame), challenger_version=version,
+        y, champion_scores, challenger_scores, challenger_version=version,
         champion_version=champion_version, policy=policy,
     )
-    return decision, champion_version
+    return decision, champion_version, side_by_side
+
+
+def comparison_table(side_by_side: dict, champion: str, challenger: str) -> dg.MetadataValue:
+    """Champion and challenger metrics (with CIs) on the same window, one row per metric."""
+    def num(x: float | None) -> float | None:
+        return None if x is None else round(float(x), 4)
+
+    records = [dg.TableRecord({
+        "metric": r["metric"], "champion": num(r["a"]),
+        "champion_ci": f"[{num(r['a_ci_low'])}, {num(r['a_ci_high'])}]",
+        "challenger": num(r["b"]),
+        "challenger_ci": f"[{num(r['b_ci_low'])}, {num(r['b_ci_high'])}]",
+    }) for r in side_by_side["rows"]]
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("champion", "float", description=champion),
+        dg.TableColumn("champion_ci", "string"),
+        dg.TableColumn("challenger", "float", description=challenger),
+        dg.TableColumn("challenger_ci", "string"),
+    ])
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
 
@@ -75,6 +105,7 @@ def build_champion_asset(
         group_name=ds,
         deps=[evaluation, reference_summary, model_card],
         code_version=code_version(__name__, "mlops_assets.core.promotion",
+                                  "mlops_assets.core.compare",
                                   "mlops_assets.registry.lock",
                                   "mlops_assets.registry.history"),
         kinds={"lakefs"},
@@ -101,11 +132,12 @@ def build_champion_asset(
         context: dg.AssetExecutionContext, config: PromotionConfig, lakefs: LakeFS,
         branch: str, version: str, actor: str, lease: Lease,
     ) -> dg.MaterializeResult:
-        decision, champion_at = decide_against_champion(
+        decision, champion_at, side_by_side = decide_against_champion(
             lakefs, branch, spec, version, config.policy(spec)
         )
         base = layout.model_dir(ds, version)
-        lakefs.put_json(branch, base + "decision.json", decision.to_dict())
+        lakefs.put_json(branch, base + "decision.json",
+                        {**decision.to_dict(), "side_by_side": side_by_side})
         if decision.promote:
             write_pointer(lakefs, branch, ds, "champion", {
                 "version": version, "previous": decision.champion_version,
@@ -152,8 +184,11 @@ def build_champion_asset(
                 "promoted": decision.promote,
                 "champion": version if decision.promote else (champion_at or ""),
                 "decision": dg.MetadataValue.json(decision.to_dict()),
-                "lakefs_commit": merged.commit_id,
-                "lakefs_uri": lakefs.uri(merged.commit_id, base + "decision.json"),
+                **({"champion_vs_challenger": comparison_table(side_by_side, champion_at or "",
+                                                                version)}
+                   if side_by_side else {}),
+                **decision_numbers(decision),
+                **links(lakefs, merged.commit_id, base + "decision.json"),
                 "version_tag": version_tag(version),
                 "summary": dg.MetadataValue.md(
                     f"`{version}` {verdict}: {decision.reason}"
