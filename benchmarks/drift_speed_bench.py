@@ -113,11 +113,22 @@ def legacy_detect(ref: Any, cur: pl.DataFrame, cfg: Any) -> Any:
             setattr(native, k, v)
 
 
-def legacy_build(frame: pl.DataFrame) -> None:
+def legacy_build(frame: pl.DataFrame) -> Any:
+    """build_reference as it was: np.sort + np.quantile per column, one column after another
+    (the frozen _summarize_numeric), everything else (sample, sigma) the same code."""
+    from mlops_assets.core.drift import build_reference, reference
     from mlops_assets_tests.core import _drift_legacy as old
 
-    for c in frame.columns:
-        old._summarize_numeric(c, frame[c], 999, 30)
+    saved = (reference.sorted_numeric_columns, reference.thread_map, reference._summarize_sorted)
+    try:
+        reference.sorted_numeric_columns = lambda f, names: dict.fromkeys(names)  # type: ignore
+        reference.thread_map = lambda fn, items: [fn(i) for i in items]  # type: ignore
+        reference._summarize_sorted = (  # type: ignore
+            lambda c, _arr, _n, q, b: old._summarize_numeric(c, frame[c], q, b))
+        return build_reference(frame, frame.columns, [])
+    finally:
+        (reference.sorted_numeric_columns, reference.thread_map,
+         reference._summarize_sorted) = saved
 
 
 def new_build(frame: pl.DataFrame) -> Any:
