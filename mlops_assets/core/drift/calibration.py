@@ -123,18 +123,18 @@ class StatCalibration:
 
     def p_value(self, stat: float, n: int) -> tuple[float, float]:
         """(calibrated one-sided p, z) of a new batch's statistic."""
-        from scipy.stats import t as student_t
+        from scipy.special import stdtr  # scipy.stats.t.sf, without importing scipy.stats
 
         mean, sd = self.predictive(n)
         z = (self._transform(stat, n) - mean) / sd
-        return float(student_t.sf(z, df=self.df)), float(z)
+        return float(stdtr(self.df, -z)), float(z)
 
     def limit(self, n: int, p: float) -> float:
         """The statistic value whose calibrated p equals ``p`` (upper band edge)."""
-        from scipy.stats import t as student_t
+        from scipy.special import stdtrit  # scipy.stats.t.isf(p, df) = -stdtrit(df, p)
 
         mean, sd = self.predictive(n)
-        return float(self._inverse(np.array(mean + sd * student_t.isf(p, self.df)), n))
+        return float(self._inverse(np.array(mean + sd * -stdtrit(self.df, p)), n))
 
     def empirical_band(self, n: int, q: float = 0.05) -> tuple[float, float]:
         """[q, 1-q] quantiles of the pseudo-batch values, moved to ``n`` rows (display only)."""
