@@ -167,7 +167,7 @@ class Workload:
             "eval_days": self.cfg["eval_days"]}}}}
         model = self.defs.resolve_job_def("bench_model_job").execute_in_process(
             instance=self.instance, run_config=run_config, raise_on_error=True)
-        mats = model.asset_materializations_for_node("model")
+        mats = model.asset_materializations_for_node(f"{DATASET}__model")
         self.platform_sha = mats[0].metadata["weights_sha256"].value
 
 

@@ -54,6 +54,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="model",
+        key_prefix=[ds],
         group_name=ds,
         deps=[features],
         code_version=code_version(__name__, "mlops_assets.defs.training.config",
@@ -152,6 +153,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="reference_summary",
+        key_prefix=[ds],
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.drift.reference",
@@ -207,12 +209,14 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="evaluation",
+        key_prefix=[ds],
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.metrics",
                                   "mlops_assets.core.performance", "mlops_assets.core.model"),
         kinds={"lakefs"},
-        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
+        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset=dg.AssetKey([ds, "evaluation"]),
+                                       blocking=True)],
         description="The new model on the later, held-out batches: metrics with bootstrap CIs and "
         "calibration. A model below the quality bar never reaches main.",
     )
