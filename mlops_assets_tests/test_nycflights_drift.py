@@ -42,7 +42,8 @@ def test_december_drift_triggers_a_retrain_that_is_promoted(lakefs, tmp_path, da
     retrain = run_job(defs, "train_job", instance=instance, training={**SMALL_MODEL, **window})
     assert retrain.success
 
-    decision = retrain.asset_materializations_for_node(f"{DS}__champion")[0].metadata["decision"].value
+    champion = retrain.asset_materializations_for_node(f"{DS}__champion")[0]
+    decision = champion.metadata["decision"].value
     assert decision["champion_version"] == first
     assert decision["promote"], decision["reason"]
     assert decision["delta"] >= decision["min_improvement"] and decision["p_value"] <= 0.05

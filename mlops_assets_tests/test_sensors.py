@@ -79,7 +79,8 @@ def test_consecutive_drifted_batches_request_exactly_one_retrain(instance):
         "no_data_drift failed on 2 consecutive batches 2024-02-04, 2024-02-05")
     assert request.tags["mlops/drifted_features"] == "x1"
     assert request.tags["mlops/drift_event"] == "m1/no_data_drift:2024-02-04..2024-02-05"
-    assert request.run_config["ops"]["synthetic__model"]["config"] == {"train_days": 8, "eval_days": 2}
+    config = request.run_config["ops"]["synthetic__model"]["config"]
+    assert config == {"train_days": 8, "eval_days": 2}
     launch(instance, request)
 
     again = tick(RETRAIN_SENSOR, instance, result.cursor)  # nothing new: nothing
