@@ -93,7 +93,9 @@ def test_two_datasets_run_their_loops_in_one_instance(lakefs, tmp_path, dagster_
         synthetic = run_job(defs, "synthetic__main_job", "2024-01-01", "2024-01-10",
                             instance=instance)
         assert synthetic.success
-        rows = run_job(defs, f"{ROWS}__main_job", "00000", "00007", instance=instance)
+        # Behaviour, not quality: a tiny model need not pass the default bar.
+        rows = run_job(defs, f"{ROWS}__main_job", "00000", "00007", instance=instance,
+                       training={"max_epochs": 10}, ops_config={"evaluation": {"min_auc": 0.5}})
         assert rows.success
         later = run_job(defs, f"{ROWS}__new_batch_job", "00008", "00009", instance=instance)
         assert later.success
