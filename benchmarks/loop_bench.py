@@ -113,7 +113,7 @@ def _outcome(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     """promoted / rejected (the paired test) / failed: <why> (e.g. below the quality bar)."""
     for event in instance.all_logs(run.run_id):
         mat = event.asset_materialization
-        if mat is not None and mat.asset_key == dg.AssetKey("champion"):
+        if mat is not None and mat.asset_key == dg.AssetKey([DS, "champion"]):
             return "promoted" if mat.metadata["promoted"].value else "rejected"
     failures = [e.dagster_event.step_failure_data.error.message.splitlines()[0]
                 for e in instance.all_logs(run.run_id)

@@ -103,7 +103,7 @@ class Workload:
         defs = build_definitions(self.spec, resources={
             "lakefs": self.lakefs, "landing": LandingResource(path=str(self.work / "landing"))})
         model_job = dg.define_asset_job("bench_model_job", selection=dg.AssetSelection.assets(
-            "model"), executor_def=dg.in_process_executor)
+            dg.AssetKey([DATASET, "model"])), executor_def=dg.in_process_executor)
         self.defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[model_job]))
         self.instance = dg.DagsterInstance.ephemeral()
         self.range_tags = range_tags(self.keys[0], self.keys[-1])
@@ -162,12 +162,12 @@ class Workload:
         features = self.defs.resolve_job_def("features_job").execute_in_process(
             instance=self.instance, tags=self.range_tags, raise_on_error=True)
         assert features.success
-        run_config = {"ops": {"model": {"config": {
+        run_config = {"ops": {f"{DATASET}__model": {"config": {
             **self.training, "train_days": self.cfg["train_days"],
             "eval_days": self.cfg["eval_days"]}}}}
         model = self.defs.resolve_job_def("bench_model_job").execute_in_process(
             instance=self.instance, run_config=run_config, raise_on_error=True)
-        mats = model.asset_materializations_for_node("model")
+        mats = model.asset_materializations_for_node(f"{DATASET}__model")
         self.platform_sha = mats[0].metadata["weights_sha256"].value
 
 

@@ -83,14 +83,16 @@ def dagster_job_execute(
 
 # ------------------------------------------------------------------------------------ pipeline
 def pipeline_definitions(
-    lakefs: LakeFSClient, landing_dir: Path, dataset: str = "synthetic"
+    lakefs: LakeFSClient, landing_dir: Path, dataset: str | list[str] = "synthetic"
 ) -> dg.Definitions:
-    from mlops_assets.core.spec import load_spec
+    """The code location over one dataset (bare job names) or several (`<ds>__main_job`);
+    each entry is a bundled name or a spec path."""
+    from mlops_assets.core.spec import load_specs
     from mlops_assets.definitions import build_definitions
     from mlops_assets.defs.ingest.landing import LandingResource
 
     return build_definitions(
-        load_spec(dataset),
+        load_specs([dataset] if isinstance(dataset, str) else dataset),
         resources={"lakefs": lakefs, "landing": LandingResource(path=str(landing_dir))},
     )
 
@@ -104,10 +106,14 @@ def run_job(
     training: dict | None = None,
     ops_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
+    """Run a job in process. `ops_config` and `training` name ops by their asset name ("model");
+    they are mapped to the job's op names (`<dataset>__model`)."""
     job = defs.resolve_job_def(job_name)
-    ops = {name: {"config": config} for name, config in (ops_config or {}).items()}
-    if any(node.name == "model" for node in job.nodes_in_topological_order):
-        ops["model"] = {"config": {**FAST_TRAINING, **(training or {})}}
+    nodes = {node.name.rsplit("__", 1)[-1]: node.name for node in job.nodes_in_topological_order}
+    ops = {nodes.get(name, name): {"config": config}
+           for name, config in (ops_config or {}).items()}
+    if "model" in nodes:
+        ops[nodes["model"]] = {"config": {**FAST_TRAINING, **(training or {})}}
     return job.execute_in_process(
         instance=instance or dg.DagsterInstance.ephemeral(),
         tags=range_tags(start, end or start) if start else None,
@@ -133,13 +139,13 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 # ------------------------------------------------------------------------------------ daemon
 def land_batches(landing: Path, dataset: str, keys: list[str]) -> None:
-    """Drop batches of a bundled dataset into the landing folder, each file appearing whole
-    (written aside, then renamed), as a real upload should."""
+    """Drop batches of a dataset (a bundled name or a spec path) into the landing folder, each
+    file appearing whole (written aside, then renamed), as a real upload should."""
     from mlops_assets.core.sources import extract_batch
     from mlops_assets.core.spec import load_spec
 
     spec = load_spec(dataset)
-    folder = landing / dataset
+    folder = landing / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     for key in keys:
         tmp = folder / f".{key}.parquet.tmp"

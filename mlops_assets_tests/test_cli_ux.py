@@ -163,11 +163,13 @@ def test_errors_are_one_line_with_exit_codes(cli_env):
 def test_alias_move_is_observed_on_the_champion_asset(dagster_home):
     from mlops_assets.cli.dagster_events import record_alias_move
 
-    note = record_alias_move({"alias": "champion", "version": "synthetic-2", "action":
+    note = record_alias_move({"dataset": "synthetic", "alias": "champion",
+                              "version": "synthetic-2", "action":
                               "rollback", "reason": "bad release", "previous": "synthetic-3"})
     assert note and note.startswith("recorded in Dagster")
     with dg.DagsterInstance.get() as instance:
-        [record] = instance.fetch_observations(dg.AssetKey("champion"), limit=5).records
+        key = dg.AssetKey(["synthetic", "champion"])
+        [record] = instance.fetch_observations(key, limit=5).records
     observation = record.asset_observation
     assert observation.description == "rollback of alias champion: bad release"
     assert observation.metadata["version"].value == "synthetic-2"

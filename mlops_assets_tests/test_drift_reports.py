@@ -49,7 +49,7 @@ def test_calibrated_reports_flag_in_sample_and_stay_quiet_without_change(
     assert isinstance(request, str), request.tags
 
     # Each partition carries its own report and numbers, not the run's last one.
-    mats = {m.partition: m for m in later.asset_materializations_for_node("drift_report")}
+    mats = {m.partition: m for m in later.asset_materializations_for_node(f"{DS}__drift_report")}
     assert len(mats) == 12
     uris = {k: m.metadata["lakefs_uri"].value for k, m in mats.items()}
     assert all(f"date={k}/" in uri for k, uri in uris.items())

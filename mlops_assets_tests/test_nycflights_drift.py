@@ -38,11 +38,12 @@ def test_december_drift_triggers_a_retrain_that_is_promoted(lakefs, tmp_path, da
 
     request = retrain_request(settings, {"MLOPS_ASSETS_DATASET": DS})
     assert isinstance(request, dg.RunRequest), request
-    window = request.run_config["ops"]["model"]["config"]
+    window = request.run_config["ops"][f"{DS}__model"]["config"]
     retrain = run_job(defs, "train_job", instance=instance, training={**SMALL_MODEL, **window})
     assert retrain.success
 
-    decision = retrain.asset_materializations_for_node("champion")[0].metadata["decision"].value
+    champion = retrain.asset_materializations_for_node(f"{DS}__champion")[0]
+    decision = champion.metadata["decision"].value
     assert decision["champion_version"] == first
     assert decision["promote"], decision["reason"]
     assert decision["delta"] >= decision["min_improvement"] and decision["p_value"] <= 0.05

@@ -70,12 +70,12 @@ def test_end_to_end_ingest_features_train_evaluate_score(lakefs, defs):
 
     # Data versions are content hashes (the same rows give the same version on any commit), so
     # Dagster's staleness means "the inputs changed"; the commit stays in the metadata.
-    mat = result.asset_materializations_for_node("features")[0]
-    keys = sorted(m.partition for m in result.asset_materializations_for_node("features"))
+    mat = result.asset_materializations_for_node(f"{DS}__features")[0]
+    keys = sorted(m.partition for m in result.asset_materializations_for_node(f"{DS}__features"))
     parts = [lakefs.get_frame(mat.metadata["lakefs_commit"].value, layout.features(DS, k))
              for k in keys]
     assert mat.tags["dagster/data_version"] == frames_digest(parts)
-    model = result.asset_materializations_for_node("model")[0]
+    model = result.asset_materializations_for_node(f"{DS}__model")[0]
     assert model.tags["dagster/data_version"] == model.metadata["weights_sha256"].value
 
 
@@ -85,7 +85,7 @@ def test_rerunning_a_batch_is_idempotent(lakefs, defs):
     first = lakefs.get_bytes("main", layout.raw_batch(DS, "2024-01-03"))
     again = run_job(defs, "ingest_job", "2024-01-03")
     assert again.success
-    mat = again.asset_materializations_for_node("validated_batch")[0]
+    mat = again.asset_materializations_for_node(f"{DS}__validated_batch")[0]
     assert mat.metadata["merged"].value is False  # nothing new: no duplicate rows, no new commit
     assert lakefs.resolve("main") == head
     assert lakefs.get_bytes("main", layout.raw_batch(DS, "2024-01-03")) == first
@@ -100,12 +100,12 @@ def test_same_inputs_and_seed_give_identical_weights(lakefs, defs):
         result = run_job(defs, "train_job")
         assert result.success
         hashes.append(
-            result.asset_materializations_for_node("model")[0].metadata["weights_sha256"].value
+            result.asset_materializations_for_node(f"{DS}__model")[0].metadata["weights_sha256"].value
         )
     assert hashes[0] == hashes[1]
     different_seed = run_job(defs, "train_job", training={"seed": 1})
     assert (
-        different_seed.asset_materializations_for_node("model")[0].metadata["weights_sha256"].value
+        different_seed.asset_materializations_for_node(f"{DS}__model")[0].metadata["weights_sha256"].value
     ) != hashes[0]
 
 

@@ -209,14 +209,14 @@ def test_lineage_of_a_local_file(trained, tmp_path):
 def test_model_card_asset_writes_the_card_and_flags_gaps(trained):
     lakefs, _defs, _v1, v2 = trained
     spec = load_spec(DS)
-    evaluation = dg.AssetSpec("evaluation", group_name=DS)
+    evaluation = dg.AssetSpec([DS, "evaluation"], group_name=DS)
     card_asset = build_model_card_asset(spec, evaluation)
     result = dg.materialize(
         [card_asset], resources={"lakefs": lakefs}, raise_on_error=False,
-        run_config={"ops": {"model_card": {"config": {"max_group_gap": 0.0}}}},
+        run_config={"ops": {f"{DS}__model_card": {"config": {"max_group_gap": 0.0}}}},
     )
     assert result.success
-    mat = result.asset_materializations_for_node("model_card")[0]
+    mat = result.asset_materializations_for_node(f"{DS}__model_card")[0]
     assert mat.metadata["model_version"].value == v2
     card = mat.metadata["model_card"].value
     assert f"# Model card: `{v2}`" in card and "### by `segment`" in card

@@ -30,11 +30,11 @@ def instance(dagster_home):
 
 
 def report_drift(instance, verdicts: dict[str, bool | None], check="no_data_drift",
-                 model="m1", in_sample=()):
+                 model="m1", in_sample=(), dataset="synthetic"):
     """A drift check evaluation as the drift_report asset writes it: one verdict per batch."""
     failed = [b for b, d in verdicts.items() if d and b not in in_sample]
     instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("drift_report"),
+        asset_key=dg.AssetKey([dataset, "drift_report"]),
         check_name=check,
         passed=not failed,
         metadata={
@@ -79,7 +79,8 @@ def test_consecutive_drifted_batches_request_exactly_one_retrain(instance):
         "no_data_drift failed on 2 consecutive batches 2024-02-04, 2024-02-05")
     assert request.tags["mlops/drifted_features"] == "x1"
     assert request.tags["mlops/drift_event"] == "m1/no_data_drift:2024-02-04..2024-02-05"
-    assert request.run_config["ops"]["model"]["config"] == {"train_days": 8, "eval_days": 2}
+    config = request.run_config["ops"]["synthetic__model"]["config"]
+    assert config == {"train_days": 8, "eval_days": 2}
     launch(instance, request)
 
     again = tick(RETRAIN_SENSOR, instance, result.cursor)  # nothing new: nothing

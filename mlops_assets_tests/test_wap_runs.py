@@ -27,7 +27,7 @@ def defs(lakefs, tmp_path):
 
 
 def _mats(result, asset: str) -> dict[str, dg.AssetMaterialization]:
-    return {m.partition: m for m in result.asset_materializations_for_node(asset)}
+    return {m.partition: m for m in result.asset_materializations_for_node(f"{DS}__{asset}")}
 
 
 def test_range_run_metadata_is_per_partition(lakefs, defs):
@@ -81,7 +81,7 @@ def test_failed_audit_shows_on_its_partition_with_its_reason(lakefs, defs, tmp_p
 
 def test_gate_without_batches_fails_and_publish_without_data_fails(lakefs, defs):
     job = dg.define_asset_job(
-        "audit_only", selection=dg.AssetSelection.checks_for_assets(dg.AssetKey("raw_batch")),
+        "audit_only", selection=dg.AssetSelection.checks_for_assets(dg.AssetKey([DS, "raw_batch"])),
         executor_def=dg.in_process_executor)
     audit = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("audit_only")
     result = audit.execute_in_process(tags={"dagster/partition": KEYS[0]}, raise_on_error=False)
@@ -89,7 +89,7 @@ def test_gate_without_batches_fails_and_publish_without_data_fails(lakefs, defs)
     assert evaluations and not any(e.passed for e in evaluations)
     assert "not on run branch" in failure_messages(result)
 
-    publish = dg.define_asset_job("publish_only", selection=["validated_batch"],
+    publish = dg.define_asset_job("publish_only", selection=[f"{DS}/validated_batch"],
                                   executor_def=dg.in_process_executor)
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[publish])).resolve_job_def(
         "publish_only")

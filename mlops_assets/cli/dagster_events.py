@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-ASSET_KEY = "champion"  # the asset that owns the aliases (models/<ds>/aliases/*.json)
+ASSET_NAME = "champion"  # the asset that owns the aliases (models/<ds>/aliases/*.json)
 
 
 def record_alias_move(metadata: Mapping[str, str], environ: Mapping[str, str] = os.environ
@@ -32,7 +32,8 @@ def record_alias_move(metadata: Mapping[str, str], environ: Mapping[str, str] = 
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return f"warning: not recorded in Dagster ({tail})"
-    return f"recorded in Dagster: an observation of `{ASSET_KEY}` in {environ['DAGSTER_HOME']}"
+    key = f"{metadata.get('dataset', '?')}/{ASSET_NAME}"
+    return f"recorded in Dagster: an observation of `{key}` in {environ['DAGSTER_HOME']}"
 
 
 def _observe(metadata: dict[str, str]) -> None:
@@ -40,7 +41,7 @@ def _observe(metadata: dict[str, str]) -> None:
 
     with dg.DagsterInstance.get() as instance:
         instance.report_runless_asset_event(dg.AssetObservation(
-            asset_key=ASSET_KEY,
+            asset_key=dg.AssetKey([metadata["dataset"], ASSET_NAME]),  # keys are per dataset
             description=f"{metadata.get('action', 'set')} of alias {metadata.get('alias')}: "
                         f"{metadata.get('reason', '')}",
             metadata=metadata,

@@ -126,11 +126,10 @@ def run_job(
 def retrain_request(settings: Settings, env: dict[str, str]) -> dg.RunRequest | str:
     """One tick of the real drift_retrain_sensor over the instance's check history."""
     from mlops_assets.core.spec import load_spec
-    from mlops_assets.defs.automation.sensors import automation_settings_from_env, build_sensors
-    from mlops_assets.defs.partitions import batch_partitions
+    from mlops_assets.defs.automation.sensors import automation_settings_from_env, sensors_for_spec
 
-    spec = load_spec(env["MLOPS_ASSETS_DATASET"])
-    sensors = build_sensors(spec.name, batch_partitions(spec), automation_settings_from_env(env))
+    spec = load_spec(env["MLOPS_ASSETS_DATASET"])  # the demo's code location serves one dataset
+    sensors = sensors_for_spec(spec, automation_settings_from_env(env))
     retrain_sensor = next(s for s in sensors if s.name == "drift_retrain_sensor")
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     # The sensor's own log line repeats what the demo prints next from its request.

@@ -73,6 +73,14 @@ def read_batch_file(
         df = _read_csv_bytes(path, data, kind)
     else:
         raise BatchFileError(f"{path}: unknown batch file type {suffix!r} (csv or parquet)")
+    if (spec.time_from is not None and spec.time_column is not None
+            and spec.time_column not in df.columns
+            and all(c in df.columns for c in spec.time_from.parts())):
+        # A landed file in the source's shape (date + hour): build the time column as the
+        # bundled sources do, then the parts are extra columns like any other.
+        df = df.with_columns(spec.time_from.expr(spec.time_column))
+        if spec.extra_columns == "fail":
+            df = df.drop([c for c in spec.time_from.parts() if c not in spec.column_map])
     extra = [c for c in df.columns if c not in spec.column_map and c != ROW_INDEX]
     if extra and spec.extra_columns == "drop":
         log.warning("%s: dropped columns not in the %s spec: %s (extra_columns: drop)",

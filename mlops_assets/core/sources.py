@@ -16,7 +16,7 @@ import polars as pl
 
 from mlops_assets.core.batch_files import BatchFileError, read_batch_file, with_row_index
 from mlops_assets.core.casting import cast_exactly
-from mlops_assets.core.spec import DatasetSpec, SourceSpec, SpecError
+from mlops_assets.core.spec import DatasetSpec, JoinSpec, SourceSpec, SpecError, TimeFromSpec
 
 # Landed batch files are read by core.batch_files; re-exported here, where callers found them.
 __all__ = ["BatchFileError", "extract_batch", "read_batch_file", "with_row_index"]
@@ -52,10 +52,10 @@ def package_file(dist_name: str, rel_path: str) -> Path:
     return Path(str(dist.locate_file(matches[0])))
 
 
-def _local_path(source: SourceSpec, base_dir: Path | None) -> Path:
+def _local_path(source: SourceSpec, base_dir: Path | None, raw: str) -> Path:
     if source.scheme == "package":
-        return package_file(*source.package_location())
-    path = Path(source.path)
+        return package_file(*source.package_location(raw))
+    path = Path(raw)
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     return path
@@ -73,7 +73,27 @@ def _read_source(source: SourceSpec, base_dir: Path | None) -> pl.LazyFrame:
     fmt = source.resolved_format
     if fmt == "synthetic":
         return synthetic_stream(**source.synthetic_params()).lazy()
-    path = _local_path(source, base_dir)
+    raw_frames = [_read_file(source, _local_path(source, base_dir, raw), fmt)
+                  for raw in source.paths]
+    headers = {name for frame in raw_frames for name in frame.collect_schema()}
+    missing = [old for old in source.rename if old not in headers]
+    if missing:
+        raise SpecError(f"source {source.name!r}: rename names columns {missing} that no file "
+                        f"has (they have {sorted(headers)[:20]})")
+    frames = [_tidy(source, frame) for frame in raw_frames]
+    if len(frames) == 1:
+        return frames[0]
+    try:  # resolve each file's schema now, so a column clash names the source and the rule
+        return pl.concat(frames, how=source.how if source.how == "diagonal"
+                         else "vertical_relaxed").lazy().collect().lazy()
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise SpecError(f"source {source.name!r}: cannot concatenate {source.paths} "
+                        f"(how: {source.how}; use how: diagonal when the columns differ): "
+                        f"{str(exc).splitlines()[0]}") from None
+
+
+def _read_file(source: SourceSpec, path: Path, fmt: str) -> pl.LazyFrame:
+    """One file of a source, as it is."""
     if not path.exists():
         raise SpecError(f"source {source.name!r}: {path} does not exist")
     if fmt == "parquet":
@@ -96,6 +116,18 @@ def _read_source(source: SourceSpec, base_dir: Path | None) -> pl.LazyFrame:
     return pl.scan_csv(path, **options)
 
 
+def _tidy(source: SourceSpec, lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Renames (a header may be empty, e.g. an unnamed index column) and Categorical/Enum
+    columns as String: categories are values like any other, and joins, SQL targets and exact
+    casts all work on text."""
+    schema = lf.collect_schema()
+    categories = [n for n, t in schema.items() if isinstance(t, pl.Categorical | pl.Enum)]
+    if categories:
+        lf = lf.with_columns(pl.col(categories).cast(pl.String))
+    # Per file: in concatenated files a header may need renaming in one file only.
+    return lf.rename(source.rename, strict=False) if source.rename else lf
+
+
 def load_sources(
     spec: DatasetSpec, overrides: dict[str, pl.LazyFrame] | None = None
 ) -> dict[str, pl.LazyFrame]:
@@ -108,22 +140,47 @@ def load_sources(
     }
 
 
-def _prepare(prepare: str | None, sources: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
-    if prepare is None:
-        (only,) = sources.values()
-        return only
-    out = resolve_callable(prepare)(sources)
-    if not isinstance(out, pl.LazyFrame):
-        raise SpecError(f"prepare {prepare!r} returned {type(out).__name__}, not LazyFrame")
+def _combine(recipe: Recipe, sources: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """The sources as one frame: `prepare` (code), else the first source with the declared
+    joins; then the time column built from its parts (`time_from`)."""
+    prepare, joins, time_column, time_from = recipe
+    if prepare is not None:
+        out = resolve_callable(prepare)(sources)
+        if not isinstance(out, pl.LazyFrame):
+            raise SpecError(f"prepare {prepare!r} returned {type(out).__name__}, not LazyFrame")
+    else:
+        out = next(iter(sources.values()))
+        for i, join in enumerate(joins):
+            other = sources[join.source]
+            for side, frame in (("first source", out), (join.source, other)):
+                lacking = [c for c in join.on_columns if c not in frame.collect_schema()]
+                if lacking:
+                    raise SpecError(f"joins[{i}].on: {lacking} not in the {side}")
+            # File order is the row-batch order: the first source keeps its row order.
+            out = out.join(other, on=join.on_columns, how=join.how, coalesce=True,
+                           maintain_order="left")
+    if time_from is not None and time_column is not None:
+        lacking = [c for c in time_from.parts() if c not in out.collect_schema()]
+        if lacking:
+            raise SpecError(f"time_from: columns {lacking} are not in the prepared frame")
+        out = out.with_columns(time_from.expr(time_column))
     return out
+
+
+# What combines the sources (hashable, so the cached frame is keyed by it).
+Recipe = tuple[str | None, tuple[JoinSpec, ...], str | None, TimeFromSpec | None]
+
+
+def _recipe(spec: DatasetSpec) -> Recipe:
+    return spec.prepare, tuple(spec.joins), spec.time_column, spec.time_from
 
 
 @lru_cache(maxsize=8)
 def _prepared_cached(
-    sources: tuple[SourceSpec, ...], prepare: str | None, base_dir: Path | None
+    sources: tuple[SourceSpec, ...], recipe: Recipe, base_dir: Path | None
 ) -> pl.DataFrame:
     frames = {s.name: _read_source(s, base_dir) for s in sources}
-    return _prepare(prepare, frames).collect()
+    return _combine(recipe, frames).collect()
 
 
 def prepared_frame(
@@ -135,9 +192,9 @@ def prepared_frame(
     extract_batch once per day); the cache key is what the result depends on: the sources, the
     prepare function and where relative paths resolve from."""
     if overrides:
-        return _prepare(spec.prepare, load_sources(spec, overrides))
-    # SourceSpec is frozen, hence hashable: the cache key is exactly what the result depends on.
-    return _prepared_cached(tuple(spec.sources), spec.prepare, _base_dir(spec)).lazy()
+        return _combine(_recipe(spec), load_sources(spec, overrides))
+    # The specs are frozen, hence hashable: the cache key is exactly what the result depends on.
+    return _prepared_cached(tuple(spec.sources), _recipe(spec), _base_dir(spec)).lazy()
 
 
 def extract_batch(

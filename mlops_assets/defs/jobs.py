@@ -9,6 +9,8 @@ import os
 
 import dagster as dg
 
+from mlops_assets.defs.naming import asset_key, scoped_name
+
 # The UI lists a job's runs by job name AND the run tag `.dagster/repository` =
 # `<repository>@<code location>`. Runs the UI or the daemon launch get it from their origin; runs
 # of `dagster job execute -m mlops_assets.definitions` (the README's CLI path, the demo) have no
@@ -17,6 +19,7 @@ import dagster as dg
 # a run's own tags win over the origin's).
 CODE_LOCATION = os.environ.get("MLOPS_ASSETS_CODE_LOCATION") or "mlops_assets"
 LOCATION_RUN_TAGS = {".dagster/repository": f"__repository__@{CODE_LOCATION}"}
+
 
 hello_job = dg.define_asset_job(
     "hello_job",
@@ -27,7 +30,7 @@ hello_job = dg.define_asset_job(
 )
 
 
-# The stages of the lifecycle, as asset names (one dataset per code location).
+# The stages of the lifecycle, as asset names within a dataset (keys are `<dataset>/<name>`).
 INGEST = ["raw_batch", "validated_batch"]
 FEATURES = ["features"]
 TRAIN = ["model", "reference_summary", "evaluation", "model_card", "champion"]
@@ -35,11 +38,14 @@ SCORE = ["predictions"]
 MONITOR = ["drift_report"]
 
 
-def build_pipeline_jobs(dataset: str) -> list:
+def build_pipeline_jobs(dataset: str, scoped: bool = False) -> list:
+    """The dataset's jobs; `scoped` (several datasets in the code location) prefixes their names
+    with the dataset (defs/naming.py)."""
+
     def job(name: str, assets: list[str], description: str):  # -> an unresolved asset job
         return dg.define_asset_job(
-            name,
-            selection=dg.AssetSelection.assets(*assets),
+            scoped_name(dataset, name, scoped),
+            selection=dg.AssetSelection.assets(*(asset_key(dataset, a) for a in assets)),
             description=description,
             executor_def=dg.in_process_executor,
             run_tags=LOCATION_RUN_TAGS,
@@ -48,17 +54,17 @@ def build_pipeline_jobs(dataset: str) -> list:
     return [
         job("ingest_job", INGEST,
             f"Land {dataset} batches on a run branch, audit them, publish them to main."),
-        job("features_job", FEATURES, "(Re)build the feature table for batches."),
+        job("features_job", FEATURES, f"(Re)build the {dataset} feature table for batches."),
         job("train_job", TRAIN,
-            "Train a challenger on published features, evaluate it on later batches, and "
-            "promote it only if it beats the champion."),
-        job("score_job", SCORE, "Score batches with the champion model."),
+            f"Train a {dataset} challenger on published features, evaluate it on later "
+            "batches, and promote it only if it beats the champion."),
+        job("score_job", SCORE, f"Score {dataset} batches with the champion model."),
         # The job the README's first command runs: the platform's whole current capability.
         job("main_job", INGEST + FEATURES + TRAIN + SCORE + MONITOR,
             f"Everything on {dataset}: ingest, features, train, evaluate, promote, score, "
             "drift reports."),
-        job("monitor_job", MONITOR, "Drift reports of batches against the champion."),
+        job("monitor_job", MONITOR, f"Drift reports of {dataset} batches against the champion."),
         # What the landing sensor launches for newly arrived batches.
         job("new_batch_job", INGEST + FEATURES + SCORE + MONITOR,
-            "A new batch end to end: ingest, features, score, drift report."),
+            f"A new {dataset} batch end to end: ingest, features, score, drift report."),
     ]

@@ -69,12 +69,15 @@ def context_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
 
 def commit_metadata(context: dg.AssetExecutionContext, **extra: Any) -> dict[str, str]:
     """What every platform commit carries, so `lakectl log` alone tells who wrote what."""
-    key = context.asset_key.to_user_string() if context.has_assets_def else ""
+    key = context.asset_key if context.has_assets_def else None
     meta = {
         "dagster_run_id": context.run.run_id,
         "dagster_root_run_id": root_run_id(context.run),
         "dagster_job": context.run.job_name,
-        "dagster_asset_key": key,
+        # The asset's name within its dataset ("champion"), as before keys had a dataset
+        # prefix: readers of the commit log (registry history) and older commits agree on it.
+        "dagster_asset_key": key.path[-1] if key else "",
+        "dagster_asset": key.to_user_string() if key else "",  # the full key, <ds>/<name>
         "code_version": _code_version(context),
     }
     meta.update(partition_metadata(context_partition_keys(context)))

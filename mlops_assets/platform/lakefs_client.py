@@ -1,12 +1,10 @@
 """The one door to lakeFS: a plain client (no Dagster), used by the assets (through the thin
 Dagster resource in mlops_assets.defs.resources), the registry and the CLI alike.
 
-Built on the ``lakefs`` high-level wrapper and ``lakefs-sdk`` (the maintained successors of the
-deprecated ``lakefs-client``). Every call goes through :meth:`LakeFSClient._call`, which turns
-lakeFS and transport errors into :class:`LakeFSError` messages that say what failed, on which
-repository/ref/path, and never contain a secret; requests carry a timeout so an unreachable
-server fails in seconds instead of hanging.
-"""
+On the ``lakefs`` wrapper and ``lakefs-sdk``. Every call goes through ``_call``, which turns
+errors into :class:`LakeFSError` messages naming what failed (repository/ref/path, never a
+secret); requests time out, so an unreachable server fails in seconds. Outside Dagster:
+``LakeFSClient.from_env()``."""
 
 from __future__ import annotations
 
@@ -15,12 +13,13 @@ import io
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import polars as pl
 
+from mlops_assets.platform.lakefs_env import lakefs_settings_from_env
 from mlops_assets.platform.lakefs_types import (
     CommitInfo,
     DiffEntry,
@@ -34,7 +33,6 @@ from mlops_assets.platform.lakefs_types import (
 )
 
 T = TypeVar("T")
-
 
 # Statuses worth retrying: lakeFS answers concurrent commits/merges into one branch, which race
 # on a compare-and-swap of the head, with 429 ("too many attempts") or a transient 5xx.
@@ -58,9 +56,12 @@ class LakeFSClient:
 
     _client: Any = field(default=None, init=False, repr=False, compare=False)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LakeFSClient:  # lakefs_env
+        return cls(**lakefs_settings_from_env(environ))
+
     # -- plumbing ------------------------------------------------------------------------------
-    def client(self) -> Any:
-        """The ``lakefs.Client`` (created once per resource instance)."""
+    def client(self) -> Any:  # the ``lakefs.Client``, created once per instance
         if self._client is None:
             import lakefs
 

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from .correlation import correlation_member
+from .mmd import thread_map
 from .report import finalize_report as _finalize
 from .statistics import (
     categorical_feature,
@@ -29,7 +30,6 @@ from .statistics import (
     numeric_feature,
     psi,
     sorted_numeric_columns,
-    thread_map,
     wasserstein_sd,
 )
 from .types import DriftConfig, DriftDetector, DriftReport, FeatureDrift, MultivariateDrift

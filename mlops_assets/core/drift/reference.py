@@ -27,7 +27,8 @@ import numpy as np
 import polars as pl
 
 from .calibration import Calibration
-from .statistics import sorted_numeric_columns, thread_map
+from .mmd import thread_map
+from .statistics import sorted_numeric_columns
 
 __all__ = [
     "CategoricalReference",

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
@@ -22,21 +22,27 @@ from mlops_assets.core.check_names import (
     RETRAIN_TRIGGER_CHECKS,
 )
 from mlops_assets.core.retrain_policy import RetrainPolicy, plan_retrain
+from mlops_assets.core.spec import DatasetSpec, resolve_monitoring
 from mlops_assets.defs.automation.state import DRIFT_EVENT_TAG, SensorState
 from mlops_assets.defs.ingest.landing import BATCH_SUFFIXES, LandingResource
-from mlops_assets.defs.partitions import range_tags
+from mlops_assets.defs.naming import asset_key, op_name, scoped_name
+from mlops_assets.defs.partitions import batch_partitions, range_tags
 
 TRIGGER_CHECKS = RETRAIN_TRIGGER_CHECKS
 HISTORY_PAGE = 100  # check evaluations read per storage call
+# Only for AutomationSettings built without windows (tests); the code location resolves them.
+DEFAULT_TRAIN_BATCHES, DEFAULT_EVAL_BATCHES = 30, 7
 
 
 @dataclass(frozen=True)
 class AutomationSettings:
-    """Set from the environment in definitions.py (see README, "Automation")."""
+    """Set from the environment in definitions.py (see README, "Automation"). The retrain
+    windows are in batches; None: the dataset's own (its spec's `monitoring`, adapted to its
+    batch size; see `settings_for_dataset`)."""
 
     interval_seconds: int = 30
-    retrain_train_days: int = 30
-    retrain_eval_days: int = 7
+    retrain_train_days: int | None = None
+    retrain_eval_days: int | None = None
     policy: RetrainPolicy = field(default_factory=RetrainPolicy)
 
 
@@ -48,10 +54,8 @@ def automation_settings_from_env(
     return AutomationSettings(
         interval_seconds=int(environ.get("MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS",
                                          defaults.interval_seconds)),
-        retrain_train_days=int(environ.get("MLOPS_ASSETS_RETRAIN_TRAIN_DAYS",
-                                           defaults.retrain_train_days)),
-        retrain_eval_days=int(environ.get("MLOPS_ASSETS_RETRAIN_EVAL_DAYS",
-                                          defaults.retrain_eval_days)),
+        retrain_train_days=_optional_int(environ.get("MLOPS_ASSETS_RETRAIN_TRAIN_DAYS")),
+        retrain_eval_days=_optional_int(environ.get("MLOPS_ASSETS_RETRAIN_EVAL_DAYS")),
         policy=RetrainPolicy(
             min_drifted_batches=int(environ.get("MLOPS_ASSETS_RETRAIN_MIN_DRIFTED_BATCHES",
                                                 defaults.policy.min_drifted_batches)),
@@ -62,6 +66,32 @@ def automation_settings_from_env(
             cusum_h=float(environ.get("MLOPS_ASSETS_RETRAIN_CUSUM_H", defaults.policy.cusum_h)),
         ),
     )
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def settings_for_dataset(spec: DatasetSpec, settings: AutomationSettings) -> AutomationSettings:
+    """The retrain windows of one dataset, in batches: its spec's `monitoring` windows (rows or
+    days converted with its batch size) win; else the deployment's environment; else a default
+    adapted to the batch size (core.spec.monitoring)."""
+    resolved = resolve_monitoring(spec)
+    return replace(
+        settings,
+        retrain_train_days=resolved.retrain_batches if resolved.retrain_from_spec
+        else settings.retrain_train_days or resolved.retrain_batches,
+        retrain_eval_days=resolved.eval_batches if resolved.eval_from_spec
+        else settings.retrain_eval_days or resolved.eval_batches,
+    )
+
+
+def sensors_for_spec(
+    spec: DatasetSpec, settings: AutomationSettings, scoped: bool = False
+) -> list[dg.SensorDefinition]:
+    """The dataset's sensors as the code location builds them (the demo ticks the same one)."""
+    return build_sensors(spec.name, batch_partitions(spec), settings_for_dataset(spec, settings),
+                         scoped)
 
 
 def new_batch_ranges(new_keys: set[str], ordered_keys: list[str]) -> list[tuple[str, str]]:
@@ -85,10 +115,15 @@ def build_sensors(
     dataset: str,
     partitions_def: dg.PartitionsDefinition,
     settings: AutomationSettings,
+    scoped: bool = False,
 ) -> list[dg.SensorDefinition]:
+    """The dataset's landing and retrain sensors; each reads only this dataset's landing folder,
+    check history (`<dataset>/drift_report`) and train_job runs."""
+    train_job = scoped_name(dataset, "train_job", scoped)
+
     @dg.sensor(
-        name="landing_sensor",
-        job_name="new_batch_job",
+        name=scoped_name(dataset, "landing_sensor", scoped),
+        job_name=scoped_name(dataset, "new_batch_job", scoped),
         minimum_interval_seconds=settings.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Launches new_batch_job for new files in <landing>/{dataset}/.",
@@ -125,11 +160,12 @@ def build_sensors(
         return dg.SensorResult(run_requests=requests, cursor=json.dumps({**seen, **current}))
 
     @dg.sensor(
-        name="drift_retrain_sensor",
-        job_name="train_job",
+        name=scoped_name(dataset, "drift_retrain_sensor", scoped),
+        job_name=train_job,
         minimum_interval_seconds=settings.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches train_job (challenger vs champion) when a drift check fails on "
+        description=f"Launches {train_job} ({dataset} challenger vs champion) when a drift "
+        "check fails on "
         + (f"{settings.policy.min_drifted_batches} consecutive batches"
            if settings.policy.rule == "consecutive" else
            f"CUSUM (k={settings.policy.cusum_k:g}, h={settings.policy.cusum_h:g})")
@@ -138,9 +174,10 @@ def build_sensors(
     def drift_retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         state = SensorState.from_cursor(context.cursor)
         for check in TRIGGER_CHECKS:
-            state.absorb(check, _new_evaluations(context.instance, check, state.after(check)))
+            state.absorb(check, _new_evaluations(context.instance, dataset, check,
+                                                 state.after(check)))
         verdicts, champion = state.current_verdicts()
-        handled = handled_events(context.instance, champion)
+        handled = handled_events(context.instance, champion, train_job)
         plan = plan_retrain(verdicts, settings.policy, handled_events=handled,
                             last_request_at=state.last_request_at, now=time.time())
         if plan.request is None:
@@ -151,9 +188,9 @@ def build_sensors(
         context.log.info(f"requesting a retrain: {event.reason}")
         run = dg.RunRequest(
             run_key=f"retrain-{champion}-{event.event_id}",
-            run_config={"ops": {"model": {"config": {
-                "train_days": settings.retrain_train_days,
-                "eval_days": settings.retrain_eval_days,
+            run_config={"ops": {op_name(dataset, "model"): {"config": {
+                "train_days": settings.retrain_train_days or DEFAULT_TRAIN_BATCHES,
+                "eval_days": settings.retrain_eval_days or DEFAULT_EVAL_BATCHES,
             }}}},
             tags={
                 "mlops/trigger": "drift_retrain_sensor",
@@ -169,12 +206,12 @@ def build_sensors(
     return [landing_sensor, drift_retrain_sensor]
 
 
-def handled_events(instance: dg.DagsterInstance, champion: str | None, limit: int = 1000
-                   ) -> set[str]:
-    """Drift events of `champion` some train_job run already answered, whoever launched it (the
-    daemon's sensor, the demo, a person replaying the sensor's tags)."""
+def handled_events(instance: dg.DagsterInstance, champion: str | None,
+                   train_job: str = "train_job", limit: int = 1000) -> set[str]:
+    """Drift events of `champion` some run of the dataset's `train_job` already answered,
+    whoever launched it (the daemon's sensor, the demo, a person replaying the sensor's tags)."""
     prefix = f"{champion}/"
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name="train_job"), limit=limit)
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=train_job), limit=limit)
     return {run.tags[DRIFT_EVENT_TAG][len(prefix):] for run in runs
             if run.tags.get(DRIFT_EVENT_TAG, "").startswith(prefix)}
 
@@ -200,12 +237,13 @@ def _history_since(
 
 
 def _new_evaluations(
-    instance: dg.DagsterInstance, check: str, after_id: int, page: int = HISTORY_PAGE
+    instance: dg.DagsterInstance, dataset: str, check: str, after_id: int,
+    page: int = HISTORY_PAGE,
 ) -> list[tuple[int, dict[str, dict]]]:
     """(record id, batch -> verdict) of every completed evaluation of a drift check newer than
     `after_id`, oldest first (the check history, so an evaluation between two ticks is never
     missed)."""
-    key = dg.AssetCheckKey(dg.AssetKey("drift_report"), check)
+    key = dg.AssetCheckKey(asset_key(dataset, "drift_report"), check)
     out = []
     for record in _history_since(instance, key, after_id, page):
         evaluation = record.evaluation

@@ -44,6 +44,7 @@ def build_features_asset(
 
     @dg.asset(
         name="features",
+        key_prefix=[ds],
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -53,13 +54,13 @@ def build_features_asset(
         check_specs=[
             dg.AssetCheckSpec(
                 NO_LEAKAGE,
-                asset="features",
+                asset=dg.AssetKey([ds, "features"]),
                 blocking=True,
                 description="a batch's features use nothing after the batch",
             ),
             dg.AssetCheckSpec(
                 NO_UNEXPECTED_NULLS,
-                asset="features",
+                asset=dg.AssetKey([ds, "features"]),
                 blocking=True,
                 description="every feature column is filled",
             ),

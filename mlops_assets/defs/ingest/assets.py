@@ -36,6 +36,7 @@ def build_ingest_assets(
 
     @dg.asset(
         name="raw_batch",
+        key_prefix=[ds],
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -82,6 +83,7 @@ def build_ingest_assets(
 
     @dg.asset(
         name="validated_batch",
+        key_prefix=[ds],
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),

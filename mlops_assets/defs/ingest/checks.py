@@ -41,7 +41,7 @@ def build_batch_checks(
         for rule in RULES
     ]
 
-    @dg.multi_asset_check(specs=specs, name="audit_raw_batch")
+    @dg.multi_asset_check(specs=specs, name=f"{ds}__audit_raw_batch")
     def audit_raw_batch(
         context: dg.AssetCheckExecutionContext, lakefs: LakeFS
     ) -> Iterator[AuditEvent]:

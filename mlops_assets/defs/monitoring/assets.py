@@ -21,7 +21,7 @@ from mlops_assets.core.check_names import (
 )
 from mlops_assets.core.features import feature_columns
 from mlops_assets.core.model_card import with_drift_status
-from mlops_assets.core.spec import DatasetSpec
+from mlops_assets.core.spec import DatasetSpec, ResolvedMonitoring, resolve_monitoring
 from mlops_assets.defs.code_versions import code_version
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch, publish_run_branch
@@ -50,11 +50,14 @@ class DriftReportConfig(dg.Config):
         default=0.3, description="only for references without calibration: share of drifted "
         "features that makes the batch drifted")
     prediction_drift_severity: str = Field(default="WARN", description="WARN or ERROR")
-    min_positives: int = Field(default=10, description="performance: fewer positive labels "
-                               "in a batch and its AUC is 'not assessable'")
-    min_negatives: int = Field(default=10, description="performance: the same for negatives")
-    min_labelled_rows: int = Field(default=30, description="performance of a regression: "
-                                   "fewer labelled rows and it is 'not assessable'")
+    # None: the dataset's own (its spec's `monitoring`, else a default for its batch size).
+    min_positives: int | None = Field(default=None, description="performance: fewer positive "
+                                      "labels in a batch and its AUC is 'not assessable'")
+    min_negatives: int | None = Field(default=None, description="performance: the same for "
+                                      "negatives")
+    min_labelled_rows: int | None = Field(default=None, description="performance of a "
+                                          "regression: fewer labelled rows and it is 'not "
+                                          "assessable'")
     missingness_min_increase: float = Field(
         default=0.05, description="data quality: how much more of a column must be missing "
         "than in the reference (share) before the missingness check flags it")
@@ -70,10 +73,11 @@ class DriftReportConfig(dg.Config):
             mmd_permutations=self.mmd_permutations,
         )
 
-    def assessment(self) -> AssessmentSettings:
+    def assessment(self, dataset: ResolvedMonitoring) -> AssessmentSettings:
         return AssessmentSettings(
-            alpha=self.alpha, min_positives=self.min_positives, min_negatives=self.min_negatives,
-            min_rows=self.min_labelled_rows,
+            alpha=self.alpha, min_positives=self.min_positives or dataset.min_positives,
+            min_negatives=self.min_negatives or dataset.min_negatives,
+            min_rows=self.min_labelled_rows or dataset.min_labelled_rows,
             missingness_min_increase=self.missingness_min_increase)
 
 
@@ -84,9 +88,11 @@ def build_drift_report_asset(
     champion: dg.AssetsDefinition,
 ) -> dg.AssetsDefinition:
     ds = spec.name
+    monitoring = resolve_monitoring(spec)
 
     @dg.asset(
         name="drift_report",
+        key_prefix=[ds],
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -100,15 +106,15 @@ def build_drift_report_asset(
                                   "mlops_assets.core.missingness"),
         kinds={"lakefs"},
         check_specs=[
-            dg.AssetCheckSpec(DATA_DRIFT, asset="drift_report",
+            dg.AssetCheckSpec(DATA_DRIFT, asset=dg.AssetKey([ds, "drift_report"]),
                               description="features (and MMD) within the band of the "
                               "champion's own training batches, Holm at alpha"),
-            dg.AssetCheckSpec(PREDICTION_DRIFT, asset="drift_report",
+            dg.AssetCheckSpec(PREDICTION_DRIFT, asset=dg.AssetKey([ds, "drift_report"]),
                               description="model scores within the band of training batches"),
-            dg.AssetCheckSpec(PERFORMANCE, asset="drift_report",
+            dg.AssetCheckSpec(PERFORMANCE, asset=dg.AssetKey([ds, "drift_report"]),
                               description="each labelled batch's metric within the band of "
                               "the evaluation window's batches"),
-            dg.AssetCheckSpec(MISSINGNESS, asset="drift_report",
+            dg.AssetCheckSpec(MISSINGNESS, asset=dg.AssetKey([ds, "drift_report"]),
                               description="data quality, not drift: missing values no more "
                               "frequent than in the reference"),
         ],
@@ -146,7 +152,7 @@ def build_drift_report_asset(
                 key, feats, preds.get_column("score"), reference=reference,
                 evaluation=evaluation, record=record, detector=detector,
                 drift_config=config.drift_config(), numeric_features=numeric,
-                settings=config.assessment())
+                settings=config.assessment(monitoring))
             doc["engine"] = config.engine
             lakefs.put_json(branch, layout.drift_report(ds, key), doc)
             per_batch[key] = doc

@@ -49,6 +49,7 @@ def build_predictions_asset(
 
     @dg.asset(
         name="predictions",
+        key_prefix=[ds],
         group_name=ds,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -58,7 +59,7 @@ def build_predictions_asset(
         check_specs=[
             dg.AssetCheckSpec(
                 PREDICTIONS_COMPLETE,
-                asset="predictions",
+                asset=dg.AssetKey([ds, "predictions"]),
                 blocking=True,
                 description="one finite score per feature row",
             )

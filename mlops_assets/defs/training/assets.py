@@ -68,6 +68,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="model",
+        key_prefix=[ds],
         group_name=ds,
         deps=[features],
         code_version=code_version(__name__, "mlops_assets.defs.training.config",
@@ -179,6 +180,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="reference_summary",
+        key_prefix=[ds],
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.drift.reference",
@@ -233,6 +235,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
 
     @dg.asset(
         name="evaluation",
+        key_prefix=[ds],
         group_name=ds,
         deps=[model],
         code_version=code_version(__name__, "mlops_assets.core.metrics",
@@ -240,7 +243,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                                   "mlops_assets.core.quality_bar", "mlops_assets.core.baselines",
                                   "mlops_assets.core.eval_plots"),
         kinds={"lakefs"},
-        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset="evaluation", blocking=True)],
+        check_specs=[dg.AssetCheckSpec(QUALITY_BAR, asset=dg.AssetKey([ds, "evaluation"]),
+                                       blocking=True)],
         description="The new model on the later, held-out batches: metrics with bootstrap CIs, "
         "calibration, and the same metrics of the baselines (base rate, logistic regression) on "
         "the same rows; ROC, reliability and loss-curve PNGs next to evaluation.json. A model "

@@ -50,13 +50,14 @@ def build_model_card_asset(
 
     @dg.asset(
         name="model_card",
+        key_prefix=[ds],
         group_name=ds,
         deps=[evaluation],
         code_version=code_version(__name__, "mlops_assets.core.model_card",
                                   "mlops_assets.core.model"),
         kinds={"lakefs"},
         check_specs=[dg.AssetCheckSpec(
-            GAP_CHECK, asset="model_card", blocking=False,
+            GAP_CHECK, asset=dg.AssetKey([ds, "model_card"]), blocking=False,
             description="the largest gap of the metric between groups of the spec's `groups` is "
             "within the configured bound (WARN by default: the card flags it, nothing blocks)",
         )],

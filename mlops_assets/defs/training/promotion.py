@@ -102,6 +102,7 @@ def build_champion_asset(
 
     @dg.asset(
         name="champion",
+        key_prefix=[ds],
         group_name=ds,
         deps=[evaluation, reference_summary, model_card],
         code_version=code_version(__name__, "mlops_assets.core.promotion",

@@ -8,136 +8,26 @@ silently ignored field. See docs/dataset_spec.md for the reference.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from typing import Annotated, Literal
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
-DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
-
-# Feature names built from the time column by features.build_features; a spec may list them in
-# features.numeric without declaring them as raw columns.
-TIME_FEATURES = ("hour_of_day", "day_of_week")
-
-# The dtypes a column may declare, by polars name. Datetime means naive microseconds.
-DTYPES: dict[str, pl.DataType] = {
-    "Float64": pl.Float64(),
-    "Float32": pl.Float32(),
-    "Int64": pl.Int64(),
-    "Int32": pl.Int32(),
-    "Int16": pl.Int16(),
-    "Int8": pl.Int8(),
-    "UInt64": pl.UInt64(),
-    "UInt32": pl.UInt32(),
-    "UInt16": pl.UInt16(),
-    "UInt8": pl.UInt8(),
-    "Boolean": pl.Boolean(),
-    "String": pl.String(),
-    "Date": pl.Date(),
-    "Datetime": pl.Datetime("us"),
-}
-_KIND_DTYPES = {
-    "numeric": {n for n in DTYPES if n.startswith(("Float", "Int", "UInt"))} | {"Boolean"},
-    "categorical": {"String", "Boolean"} | {n for n in DTYPES if n.startswith(("Int", "UInt"))},
-    "timestamp": {"Datetime", "Date"},
-}
-# The file-order row index that ingestion adds to row-batched datasets (no time column): it is the
-# order that features, training's validation split and scoring follow, and it ties each row to
-# its batch ([offset, offset + rows)). Never a declared column.
-ROW_INDEX = "__row"
-_FREQUENCY = re.compile(r"^(\d+)([dh])$")
-_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-class SpecError(ValueError):
-    """A spec that cannot be loaded or is inconsistent; the message names the file and field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_callable(value: str | None) -> str | None:
-    if value is not None and not _CALLABLE.match(value):
-        raise ValueError(f"{value!r} is not of the form 'package.module:function'")
-    return value
-
-
-class SourceSpec(_Strict):
-    """One raw input. ``path`` is a local path (relative to the spec file), a
-    ``package://<dist>/<path>`` file shipped by an installed distribution, a
-    ``lakefs://<repo>/<ref>/<path>`` object (read by the caller) or ``synthetic://?...``."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_]\w*$")]
-    path: Annotated[str, Field(min_length=1)]
-    format: Literal["csv", "parquet", "synthetic"] | None = None
-    # CSV column dtypes to read with (the rest are inferred from the first rows): explicit types
-    # are faster than inferring over the whole file and never guess wrong on a late "1.5".
-    dtypes: dict[str, str] = {}
-
-    @property
-    def scheme(self) -> Literal["file", "package", "lakefs", "synthetic"]:
-        for scheme in ("package", "lakefs", "synthetic"):
-            if self.path.startswith(f"{scheme}://"):
-                return scheme  # type: ignore[return-value]
-        return "file"
-
-    @property
-    def resolved_format(self) -> Literal["csv", "parquet", "synthetic"]:
-        if self.format is not None:
-            return self.format
-        if self.scheme == "synthetic":
-            return "synthetic"
-        # Strip compression suffixes so "flights.csv.zip" is a csv.
-        name = re.sub(r"\.(zip|gz)$", "", self.path.lower())
-        return "parquet" if name.endswith((".parquet", ".pq")) else "csv"
-
-    def lakefs_location(self) -> tuple[str, str, str]:
-        """(repository, ref, object path) of a ``lakefs://`` source."""
-        if self.scheme != "lakefs":
-            raise SpecError(f"source {self.name!r} is not a lakefs:// source")
-        repo, ref, path = self.path.removeprefix("lakefs://").split("/", 2)
-        return repo, ref, path
-
-    def package_location(self) -> tuple[str, str]:
-        """(distribution name, path inside it) of a ``package://`` source."""
-        if self.scheme != "package":
-            raise SpecError(f"source {self.name!r} is not a package:// source")
-        dist, path = self.path.removeprefix("package://").split("/", 1)
-        return dist, path
-
-    def synthetic_params(self) -> dict[str, int]:
-        """Integer query parameters of a ``synthetic://?a=1&b=2`` source."""
-        query = urlsplit(self.path).query
-        return {key: int(value) for key, value in parse_qsl(query)}
-
-    def polars_dtypes(self) -> dict[str, pl.DataType]:
-        return {name: DTYPES[d] for name, d in self.dtypes.items()}
-
-    def __hash__(self) -> int:  # frozen, but the dict field defeats pydantic's default hash
-        return hash(self.model_dump_json())
-
-    @model_validator(mode="after")
-    def _check_path(self) -> SourceSpec:
-        bad = sorted(d for d in self.dtypes.values() if d not in DTYPES)
-        if bad:
-            raise ValueError(f"dtypes: unknown {bad}; one of {', '.join(DTYPES)}")
-        if self.scheme == "lakefs" and self.path.removeprefix("lakefs://").count("/") < 2:
-            raise ValueError(f"path {self.path!r}: expected lakefs://<repo>/<ref>/<path>")
-        if self.scheme == "package" and "/" not in self.path.removeprefix("package://"):
-            raise ValueError(f"path {self.path!r}: expected package://<distribution>/<path>")
-        if self.scheme == "synthetic":
-            try:
-                self.synthetic_params()
-            except ValueError:
-                raise ValueError(f"path {self.path!r}: query values must be integers") from None
-        return self
+from mlops_assets.core.spec.base import (
+    _FREQUENCY,
+    _KIND_DTYPES,
+    DTYPES,
+    ROW_INDEX,
+    TIME_FEATURES,
+    SpecError,
+    _check_callable,
+    _Strict,
+)
+from mlops_assets.core.spec.monitoring import MonitoringSpec
+from mlops_assets.core.spec.sources import JoinSpec, SourceSpec, TimeFromSpec
 
 
 class BatchSpec(_Strict):
@@ -270,7 +160,11 @@ class DatasetSpec(_Strict):
     description: str = ""
     sources: Annotated[list[SourceSpec], Field(min_length=1)]
     prepare: str | None = None
+    # Without code: the other sources joined onto the first one (instead of `prepare`).
+    joins: list[JoinSpec] = []
     time_column: str | None = None
+    # Without code: the time column built from parts (a date + an hour, or a day number).
+    time_from: TimeFromSpec | None = None
     batch: BatchSpec
     target: TargetSpec
     keys: Annotated[list[str], Field(min_length=1)]
@@ -281,6 +175,8 @@ class DatasetSpec(_Strict):
     # A batch column the spec does not declare: "fail" the schema audit (default), or "drop" it
     # at ingestion. Never published silently (it may be personal data, e.g. an ssn).
     extra_columns: Literal["fail", "drop"] = "fail"
+    # Label minimums of the performance check and retrain windows, in rows or days.
+    monitoring: MonitoringSpec | None = None
 
     # The YAML file the spec came from (None when built in code): relative source paths resolve
     # against its folder.
@@ -319,8 +215,7 @@ class DatasetSpec(_Strict):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             problems.append("sources: duplicate source names")
-        if len(self.sources) > 1 and self.prepare is None:
-            problems.append("prepare: several sources need a prepare function that combines them")
+        problems += self._combination_problems()
 
         if self.time_column is not None:
             if self.time_column not in cols:
@@ -380,9 +275,40 @@ class DatasetSpec(_Strict):
         if feats.rolling_target_rates and self.time_column is None:
             problems.append("features.rolling_target_rates: need a time_column")
         need("groups", self.groups)
+        m = self.monitoring
+        for field, window in (("retrain_window", m and m.retrain_window),
+                              ("eval_window", m and m.eval_window)):
+            if window and (problem := window.problem(self.batch)):
+                problems.append(f"monitoring.{field}.{problem}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _combination_problems(self) -> list[str]:
+        """How the sources become one frame: `prepare` (code) or declared `joins`."""
+        problems: list[str] = []
+        names = [s.name for s in self.sources]
+        if self.joins and self.prepare is not None:
+            problems.append("joins: give joins or prepare, not both (prepare combines the "
+                            "sources itself)")
+        for i, j in enumerate(self.joins):
+            if j.source not in names:
+                problems.append(f"joins[{i}].source: {j.source!r} is not a source ({names})")
+            elif j.source == names[0]:
+                problems.append(f"joins[{i}].source: {j.source!r} is the first source, which "
+                                "the others are joined onto")
+        if len(self.sources) > 1 and self.prepare is None:
+            unused = [n for n in names[1:] if n not in {j.source for j in self.joins}]
+            if unused:
+                problems.append(f"joins: sources {unused} are not joined (declare joins, or a "
+                                "prepare function that combines the sources)")
+        if self.time_from is not None:
+            if self.time_column is None:
+                problems.append("time_from: needs a time_column to build")
+            clash = sorted(set(self.time_from.parts()) & {self.time_column})
+            if clash:
+                problems.append(f"time_from: a part {clash} cannot be the time_column itself")
+        return problems
 
     # --- batches -------------------------------------------------------------------------
 
@@ -428,51 +354,3 @@ class DatasetSpec(_Strict):
         return frozenset(self.partition_keys())
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _format_errors(exc: ValidationError, origin: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = _format_loc(tuple(err["loc"]))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        lines.append(f"{loc}: {msg}" if loc else msg)
-    return f"{origin}: invalid dataset spec: " + "; ".join(lines)
-
-
-def parse_spec(data: dict[str, Any], origin: str = "<spec>") -> DatasetSpec:
-    """Validate a spec given as a mapping; errors are SpecError naming ``origin`` and fields."""
-    try:
-        return DatasetSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(_format_errors(exc, origin)) from None
-
-
-def spec_path(name_or_path: str | Path) -> Path:
-    """A bare name is a bundled dataset (mlops_assets/datasets/<name>.yaml); else a path."""
-    text = str(name_or_path)
-    if re.fullmatch(r"[a-z][a-z0-9_]*", text):
-        return DATASETS_DIR / f"{text}.yaml"
-    return Path(text)
-
-
-def load_spec(name_or_path: str | Path) -> DatasetSpec:
-    path = spec_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        bundled = sorted(p.stem for p in DATASETS_DIR.glob("*.yaml"))
-        raise SpecError(f"{path}: no such spec file (bundled datasets: {bundled})") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc}") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a dataset spec must be a YAML mapping")
-    spec = parse_spec(data, str(path))
-    spec._source_file = path.resolve()
-    return spec
