@@ -17,7 +17,6 @@ from mlops_assets.core.spec import load_spec
 from mlops_assets.platform import layout
 from mlops_assets.settings import ensure_dagster_home
 from mlops_assets.testing import (
-    dagster_job_execute,
     failure_messages,
     lakefs_env,
     land_batches,
@@ -65,16 +64,22 @@ def test_kill_9_during_ingest_then_rerun(lakefs, lakefs_server, tmp_path):
         count("ingest_job", recovered=1)
 
 
-def test_two_ingests_of_one_partition_with_different_content(lakefs, lakefs_server, tmp_path):
-    env = _env(lakefs, lakefs_server, tmp_path)
+def test_two_ingests_of_one_partition_with_different_content(lakefs, tmp_path):
+    """In process (the subprocess path is the kill test's): the later audited content replaces
+    the earlier in one publish."""
+    defs = pipeline_definitions(lakefs, tmp_path / "landing")
     key = "2024-01-07"
     land_batches(tmp_path / "landing", DS, [key])
-    first = dagster_job_execute("ingest_job", env, {"dagster/partition": key})
-    assert first.returncode == 0, first.stderr[-2000:]
+    first = run_job(defs, "ingest_job", key)
+    assert first.success, failure_messages(first)
     changed = extract_batch(load_spec(DS), key).with_columns(pl.col("x1") + 0.5)
     changed.write_parquet(tmp_path / "landing" / DS / f"{key}.parquet")
-    second = dagster_job_execute("ingest_job", env, {"dagster/partition": key})
-    assert second.returncode == 0, second.stderr[-2000:]
+    head = lakefs.resolve("main")
+    second = run_job(defs, "ingest_job", key)
+    assert second.success, failure_messages(second)
     on_main = lakefs.get_frame("main", layout.raw_batch(DS, key))
     assert on_main.equals(changed)  # the later, audited content wins, as one publish
+    assert len(lakefs.log("main", 10, first_parent=True)) - 1 == 2  # two publishes, no more
+    assert lakefs.resolve("main") != head
     assert_main_is_sound(lakefs, DS)
+    count("two ingests of one partition", tried=1, recovered=1)
