@@ -250,7 +250,8 @@ def acquire_lock(
             time.sleep(0.5)
     lease = Lease(lakefs, ds, holder, purpose, token, lease_seconds, lease_branch)
     remove_leftovers(lakefs, ds, keep={lease_branch})
-    tag_interrupted_publishes(lakefs, ds)
+    with contextlib.suppress(LakeFSError, RegistryError):  # best effort: never blocks the holder
+        tag_interrupted_publishes(lakefs, ds)
     return lease
 
 
