@@ -33,6 +33,7 @@ from mlops_assets_tests.faults.invariants import (
     assert_lock_heals,
     assert_main_is_sound,
     assert_no_registry_leftovers,
+    champion_tag_torn,
 )
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.faults]
@@ -86,10 +87,11 @@ def test_lakefs_killed_mid_run_restarted_nothing_lost(tmp_path, lakefs_binary):
             process = start(command, env, tmp_path / f"{phase}-{i}.log")
             if phase == "train" and i % 4 == 1:  # inside the champion step, holding the lock
                 trigger = lambda: client.branch_exists(lock_branch(DS))  # noqa: E731
-                delay = rng.uniform(0.0, 0.3)  # the step holds it for about a second
+                delay, poll = rng.uniform(0.0, 0.1), 0.01  # it holds the lock well under 1 s
             else:  # anywhere in the run once it has begun writing to lakeFS
                 trigger, delay = run_started, rng.uniform(0.0, 3.0 if phase == "ingest" else 15)
-            wait_for(trigger, process, 300, poll=0.1)
+                poll = 0.1
+            wait_for(trigger, process, 300, poll=poll)
             wait_for(watch, process, delay, poll=0.2)
             watch()
             _kill_server(server)
@@ -106,9 +108,10 @@ def test_lakefs_killed_mid_run_restarted_nothing_lost(tmp_path, lakefs_binary):
             raw_now = layout.keys_in(client.list_objects("main", layout.raw_prefix(DS)))
             assert set(seen.get("raw", [])) <= set(raw_now)
             untouched = log_now[0] == head
+            assert_main_is_sound(client, DS, tags=False)
+            torn = champion_tag_torn(client, DS)  # merged, lakeFS gone before the tag
             count("lakeFS killed", tried=1, main_untouched=int(untouched), run_hung=int(hung))
-            count(f"lakeFS killed: {phase}", tried=1)
-            assert_main_is_sound(client, DS)
+            count(f"lakeFS killed: {phase}", tried=1, tag_torn=int(torn))
             assert_lock_heals(client, DS)
             # The rerun, in process (the code path is the same; the subprocess start is not).
             if phase == "ingest":
