@@ -16,6 +16,9 @@ lakeFS itself (visible with `lakectl branch list`, survives restarts). It heals 
   cannot delete the next holder's lock.
 - Leftovers of dead holders (lease, takeover and temporary alias branches of the dataset) are
   removed by the next holder and by `mlops-assets models unlock`.
+- A holder killed after its champion merge landed on main but before it tagged the version
+  (`model-<version>`, `champion-<version>`) leaves a published version untagged: the next holder
+  tags it on that merge commit (:func:`tag_interrupted_publishes`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ from mlops_assets.platform.lakefs_client import (
     LakeFSError,
     LakeFSNotFoundError,
 )
-from mlops_assets.registry.versions import PromotionInFlightError, RegistryError
+from mlops_assets.registry.versions import (
+    PromotionInFlightError,
+    RegistryError,
+    tag_version,
+    version_tag,
+)
 
 LOCK_BRANCH_PREFIX = "registry-lock-"
 LEASE_BRANCH_PREFIX = "registry-lease-"
@@ -242,7 +250,30 @@ def acquire_lock(
             time.sleep(0.5)
     lease = Lease(lakefs, ds, holder, purpose, token, lease_seconds, lease_branch)
     remove_leftovers(lakefs, ds, keep={lease_branch})
+    with contextlib.suppress(LakeFSError, RegistryError):  # best effort: never blocks the holder
+        tag_interrupted_publishes(lakefs, ds)
     return lease
+
+
+def tag_interrupted_publishes(lakefs: LakeFSClient, ds: str, depth: int = 50) -> list[str]:
+    """Write the version tags a champion step was killed before writing: every champion merge
+    among main's last `depth` commits whose `model-<version>` (or, promoted, its
+    `champion-<version>`) tag is missing is tagged on that merge. Call while holding the lock.
+    Returns the tags written."""
+    tags = lakefs.list_tags()
+    written = []
+    for commit in lakefs.log(lakefs.default_branch, max_amount=depth, first_parent=True):
+        meta = commit.metadata
+        version = meta.get("model_version", "")
+        if meta.get("dagster_asset_key") != "champion" or not version.startswith(f"{ds}-"):
+            continue
+        if version_tag(version) not in tags:
+            tag_version(lakefs, ds, version, commit.id)
+            written.append(version_tag(version))
+        if meta.get("promoted") == "True" and f"champion-{version}" not in tags:
+            lakefs.create_tag(f"champion-{version}", commit.id, exist_ok=True)
+            written.append(f"champion-{version}")
+    return written
 
 
 def remove_leftovers(lakefs: LakeFSClient, ds: str, keep: set[str] | frozenset = frozenset(),

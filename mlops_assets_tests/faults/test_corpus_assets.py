@@ -11,6 +11,7 @@ from mlops_assets.definitions import build_definitions
 from mlops_assets.defs.ingest.landing import LandingResource
 from mlops_assets.testing import failure_messages
 from mlops_assets_tests.bad_inputs import CORPUS, KEY, BadInput, spec_for
+from mlops_assets_tests.faults.harness import count
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.faults]
 
@@ -42,11 +43,14 @@ def test_corpus_case_through_the_assets(case: BadInput, repos):
     result = job.execute_in_process(tags={"dagster/partition": KEY}, raise_on_error=False,
                                     instance=dg.DagsterInstance.ephemeral())
     messages = failure_messages(result)
+    untouched = client.resolve("main") == head
+    count("bad-input corpus", tried=1, rejected=int(not result.success),
+          main_untouched=int(not result.success and untouched))
     if case.expected == "accept":
         assert result.success, messages
         return
     assert not result.success
-    assert client.resolve("main") == head, "a rejected batch changed main"
+    assert untouched, "a rejected batch changed main"
     if case.expected == "file":
         assert f"batch {KEY} rejected" in messages, messages
     else:

@@ -16,7 +16,14 @@ from mlops_assets.core.sources import extract_batch
 from mlops_assets.core.spec import load_spec
 from mlops_assets.platform import layout
 from mlops_assets.settings import ensure_dagster_home
-from mlops_assets.testing import dagster_job_execute, lakefs_env, land_batches
+from mlops_assets.testing import (
+    failure_messages,
+    lakefs_env,
+    land_batches,
+    pipeline_definitions,
+    run_job,
+)
+from mlops_assets_tests.faults.harness import count
 from mlops_assets_tests.faults.invariants import assert_main_is_sound
 
 pytestmark = [pytest.mark.lakefs, pytest.mark.faults]
@@ -34,10 +41,12 @@ def _env(lakefs, lakefs_server, tmp_path) -> dict[str, str]:
 
 def test_kill_9_during_ingest_then_rerun(lakefs, lakefs_server, tmp_path):
     env = _env(lakefs, lakefs_server, tmp_path)
+    defs = pipeline_definitions(lakefs, tmp_path / "landing")
     rng = random.Random(SEED)
     tags = '{"dagster/partition": "%s"}'
     for i in range(N):
         key = f"2024-01-{i + 1:02d}"
+        head = lakefs.resolve("main")
         command = [sys.executable, "-m", "dagster", "job", "execute", "-m",
                    "mlops_assets.definitions", "-j", "ingest_job", "--tags", tags % key]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
@@ -45,23 +54,32 @@ def test_kill_9_during_ingest_then_rerun(lakefs, lakefs_server, tmp_path):
         time.sleep(rng.uniform(1.0, 8.0))  # import, land, audit or publish
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        count("ingest_job", tried=1, main_untouched=int(lakefs.resolve("main") == head))
         assert_main_is_sound(lakefs, DS)
-        rerun = dagster_job_execute("ingest_job", env, {"dagster/partition": key})
-        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        # The rerun in process: the same assets and lakeFS calls, without a new interpreter.
+        rerun = run_job(defs, "ingest_job", key)
+        assert rerun.success, failure_messages(rerun)
         assert key in layout.keys_in(lakefs.list_objects("main", layout.raw_prefix(DS)))
         assert_main_is_sound(lakefs, DS)
+        count("ingest_job", recovered=1)
 
 
-def test_two_ingests_of_one_partition_with_different_content(lakefs, lakefs_server, tmp_path):
-    env = _env(lakefs, lakefs_server, tmp_path)
+def test_two_ingests_of_one_partition_with_different_content(lakefs, tmp_path):
+    """In process (the subprocess path is the kill test's): the later audited content replaces
+    the earlier in one publish."""
+    defs = pipeline_definitions(lakefs, tmp_path / "landing")
     key = "2024-01-07"
     land_batches(tmp_path / "landing", DS, [key])
-    first = dagster_job_execute("ingest_job", env, {"dagster/partition": key})
-    assert first.returncode == 0, first.stderr[-2000:]
+    first = run_job(defs, "ingest_job", key)
+    assert first.success, failure_messages(first)
     changed = extract_batch(load_spec(DS), key).with_columns(pl.col("x1") + 0.5)
     changed.write_parquet(tmp_path / "landing" / DS / f"{key}.parquet")
-    second = dagster_job_execute("ingest_job", env, {"dagster/partition": key})
-    assert second.returncode == 0, second.stderr[-2000:]
+    head = lakefs.resolve("main")
+    second = run_job(defs, "ingest_job", key)
+    assert second.success, failure_messages(second)
     on_main = lakefs.get_frame("main", layout.raw_batch(DS, key))
     assert on_main.equals(changed)  # the later, audited content wins, as one publish
+    assert len(lakefs.log("main", 10, first_parent=True)) - 1 == 2  # two publishes, no more
+    assert lakefs.resolve("main") != head
     assert_main_is_sound(lakefs, DS)
+    count("two ingests of one partition", tried=1, recovered=1)
