@@ -162,6 +162,7 @@ def _demo_steps(
     code = run_job("new_batch_job", env, settings, output, tags=range_tags(*plan.new))
     if code:
         return code
+    print("\n".join(_drift_digest(settings, dataset)))
     print("\nStep 3/3: one tick of drift_retrain_sensor over the drift check history")
     request = retrain_request(settings, env)
     if isinstance(request, str):
@@ -177,6 +178,14 @@ def _demo_steps(
         print(f"Challenger rejected by the quality bar ({below_bar}); the champion stays.")
         return 0
     return code
+
+
+def _drift_digest(settings: Settings, dataset: str) -> list[str]:
+    from mlops_assets.cli.drift import drift_digest, drift_rows
+    from mlops_assets.cli.registry import registry_reader
+    from mlops_assets.core.spec import load_spec
+
+    return drift_digest(drift_rows(registry_reader(settings), load_spec(dataset).name))
 
 
 def quality_bar_failure(settings: Settings) -> str | None:

@@ -72,6 +72,27 @@ def format_rows(ds: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def drift_digest(rows: list[dict[str, Any]]) -> list[str]:
+    """A few lines on what the drift verdicts said (the demo prints them after the new batches)."""
+    fresh = [r for r in rows if not r["in_sample"]]
+    data = [r["batch"] for r in fresh if r["data_drift"]]
+    perf = [r["batch"] for r in fresh if r["performance_drift"]]
+    unassessed = sum(r["performance_drift"] is None for r in fresh)
+
+    def span(batches: list[str]) -> str:
+        return (", ".join(batches) if len(batches) <= 6
+                else f"{', '.join(batches[:3])}, ... {batches[-1]} ({len(batches)})")
+
+    return [
+        f"  drift verdicts (calibrated on the champion's training batches, alpha 0.05): "
+        f"{len(fresh)} new batch(es), {len(rows) - len(fresh)} in-sample (never a retrain)",
+        f"    data drift:        {span(data) if data else 'none'}",
+        f"    performance drift: {span(perf) if perf else 'none'}"
+        + (f" ({unassessed} batch(es) with too few labels to assess)" if unassessed else ""),
+        "    every batch: mlops-assets drift   (--json for scripts)",
+    ]
+
+
 def cmd_drift(lakefs: Any, args: argparse.Namespace) -> int:
     import json
 

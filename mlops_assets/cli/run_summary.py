@@ -75,6 +75,7 @@ def where_to_look(env: Mapping[str, str], settings: Settings, run_ids: list[str]
         f"lakefs://{settings.repository}/main)",
         "  Dagster: mlops-assets ui, then",
         *(f"           http://127.0.0.1:3000/runs/{run_id}" for run_id in run_ids),
+        "  CLI:     mlops-assets drift | models list | models compare A B | serve",
         "  (an embedded lakeFS keeps running for these; `mlops-assets lakefs down` stops it)",
     ]
 
