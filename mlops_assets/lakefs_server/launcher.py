@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +63,14 @@ class ServerStatus:
 class LocalLakeFS:
     """A lakeFS server process owned by one state directory."""
 
-    def __init__(self, state_dir: Path, binary: Path | None = None) -> None:
+    def __init__(self, state_dir: Path, binary: Path | None = None,
+                 backend_env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.state_dir = Path(state_dir).expanduser().resolve()
         self.binary = binary
+        # Production backends (lakefs_server.production): LAKEFS_* settings that replace the
+        # local metadata store and blockstore, and e.g. ("--config", file).
+        self.backend_env = dict(backend_env or {})
+        self.args = tuple(args)
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -170,10 +175,11 @@ class LocalLakeFS:
                 "LAKEFS_INSTALLATION_USER_NAME": "admin",
                 "LAKEFS_INSTALLATION_ACCESS_KEY_ID": creds["access_key_id"],
                 "LAKEFS_INSTALLATION_SECRET_ACCESS_KEY": creds["secret_access_key"],
+                **self.backend_env,
             }
             with open(self.log_path, "ab") as log:
                 process = subprocess.Popen(
-                    [str(self.binary), "run"],
+                    [str(self.binary), "run", *self.args],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,

@@ -1,0 +1,31 @@
+"""A real PostgreSQL (the distribution's package) per test session, on 127.0.0.1 and a free
+port, in a temp directory; as root the server runs as an unprivileged account."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_assets.stack.postgres import LocalPostgres, PostgresInfo
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    # Not pytest's tmp_path: its parents are private to root, and the server runs as `nobody`.
+    state = Path(tempfile.mkdtemp(prefix="mlops-assets-pg-"))
+    os.chmod(state, 0o711)
+    server = LocalPostgres(state)
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_server: LocalPostgres) -> PostgresInfo:
+    info = postgres_server.info()
+    assert info is not None
+    return info
