@@ -29,3 +29,17 @@ def postgres(postgres_server: LocalPostgres) -> PostgresInfo:
     info = postgres_server.info()
     assert info is not None
     return info
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A real SeaweedFS (`weed mini`, built from the Go module proxy and cached)."""
+    from mlops_assets.settings import Settings
+    from mlops_assets.stack.binaries import ensure_binary, seaweedfs_tool
+    from mlops_assets.stack.seaweed import LocalSeaweedFS
+
+    binary = ensure_binary(seaweedfs_tool(), Settings.from_env().cache_dir)
+    server = LocalSeaweedFS(tmp_path_factory.mktemp("seaweedfs"), binary=binary)
+    info = server.start()
+    yield info
+    server.stop()
