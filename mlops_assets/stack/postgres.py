@@ -160,6 +160,13 @@ class LocalPostgres:
             return None
         return PostgresInfo(HOST, creds["port"], SUPERUSER, creds["password"])
 
+    def pid(self) -> int | None:
+        """The postmaster's pid (first line of postmaster.pid), or None."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
     def _alive(self, port: int) -> bool:
         return (self.data_dir / "postmaster.pid").is_file() and tcp_open(port)
 

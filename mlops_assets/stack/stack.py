@@ -195,7 +195,8 @@ class Stack:
         out = []
         pg = self.postgres.info()
         out.append(ServiceStatus("postgres", pg is not None, "accepting TCP" if pg else "down",
-                                 f"{pg.host}:{pg.port}" if pg else ""))
+                                 f"{pg.host}:{pg.port}" if pg else "",
+                                 self.postgres.pid() if pg else None))
         sw = self.seaweed.info()
         out.append(ServiceStatus("seaweedfs", sw is not None,
                                  f"bucket {sw.s3.bucket} reachable" if sw else "down",
