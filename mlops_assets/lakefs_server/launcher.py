@@ -196,6 +196,8 @@ class LocalLakeFS:
                 state_dir=str(self.state_dir),
             )
             self._wait_healthy(process, endpoint, timeout)
+            if self.backend_env:
+                _setup_admin(endpoint, creds)
             self._server_file.write_text(
                 json.dumps(
                     {
@@ -305,6 +307,21 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _without_lakefs_settings(environ: os._Environ | dict) -> dict[str, str]:
     # A user's own LAKEFS_* variables would silently reconfigure our embedded server.
     return {k: v for k, v in environ.items() if not k.startswith("LAKEFS_")}
+
+
+def _setup_admin(endpoint: str, creds: dict[str, str]) -> None:
+    """lakeFS creates the admin from LAKEFS_INSTALLATION_* only on a local or mem database; on
+    PostgreSQL, set it up through the API (409 once done)."""
+    body = json.dumps({"username": "admin", "key": {
+        "access_key_id": creds["access_key_id"], "secret_access_key": creds["secret_access_key"]}})
+    request = urllib.request.Request(f"{endpoint}/api/v1/setup_lakefs", data=body.encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            detail = f"{error.code} {error.read()[:300]!r}"
+            raise LakeFSServerError(f"lakeFS setup failed: {detail}") from None
 
 
 def _healthy(endpoint: str) -> bool:
