@@ -103,6 +103,8 @@ def build_binary(tool: GoTool, cache_dir: Path, progress: Callable[[str], None] 
         raise StackError(f"building {tool.name} {tool.version} failed ({result.returncode}):\n"
                          + result.stderr[-4000:])
     partial.replace(target)  # atomic: a concurrent reader never sees half a binary
+    if tool.wrapper_dir is None:
+        partial.parent.rmdir()
     progress(f"Built {tool.name} {tool.version} in {time.monotonic() - started:.0f} s")
     return target
 
