@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         def prepare(name: str) -> None:
             current[name] = _batch(rows, files, seed=next(seeds))
+            # lakefs 0.16 keeps the server's storage config in a class-level dict shared by
+            # every client of the process: re-read this side's (local vs s3, pre-sign or not).
+            clients[name].client()._server_conf = None
 
         timings = interleaved(
             {k: (lambda k=k, c=c: _one_batch(c, current[k])) for k, c in clients.items()},
