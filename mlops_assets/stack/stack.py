@@ -80,7 +80,7 @@ class Stack:
 
     # -- up ----------------------------------------------------------------------------------
     def up(self, max_training: int | None = None, webserver_port: int | None = None,
-           progress=print) -> dict[str, str]:
+           progress=print, extra_env: dict[str, str] | None = None) -> dict[str, str]:
         """Start every server that is not running; returns the platform's environment."""
         pg = self.postgres.start()
         for db in ("dagster", "lakefs"):
@@ -102,8 +102,14 @@ class Stack:
             "MLOPS_ASSETS_REPOSITORY": self.settings.repository,
             "MLOPS_ASSETS_DATASET": self.dataset,
             "MLOPS_ASSETS_STORAGE_NAMESPACE": sw.s3.storage_namespace(self.settings.repository),
+            **(extra_env or {}),  # e.g. sensor and retrain settings for the code location
         }
         env = {**os.environ, **platform}
+        # The servers import the same mlops_assets as this process (a checkout or a worktree
+        # may shadow an installed copy only through PYTHONPATH).
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
         self._start_dagster(env, webserver_port, progress)
         if max_training is not None:
             subprocess.run([self._bin("dagster"), "instance", "concurrency", "set",

@@ -3,6 +3,7 @@ port, in a temp directory; as root the server runs as an unprivileged account.""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mlops_assets.settings import Settings
 from mlops_assets.stack.postgres import LocalPostgres, PostgresInfo
+from mlops_assets.stack.stack import Stack
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +46,24 @@ def seaweedfs(tmp_path_factory):
     info = server.start()
     yield info
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The whole topology (`Stack.up`) on 127.0.0.1 in a temp home, shared by the stack
+    tests; sensor and retrain settings make the synthetic loop quick."""
+    home = Path(tempfile.mkdtemp(prefix="mlops-assets-stack-"))
+    os.chmod(home, 0o711)  # the PostgreSQL cluster inside runs as an unprivileged account
+    settings = dataclasses.replace(Settings.from_env(), home=home, dagster_home=home / "unused",
+                                   external_lakefs=None, repository="stack-repo")
+    stack = Stack(settings, dataset="synthetic")
+    env = stack.up(progress=lambda _line: None, extra_env={
+        "MLOPS_ASSETS_LANDING_DIR": str(home / "landing"),
+        "MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS": "2",
+        "MLOPS_ASSETS_RETRAIN_TRAIN_DAYS": "6",
+        "MLOPS_ASSETS_RETRAIN_EVAL_DAYS": "2",
+        "MLOPS_ASSETS_RETRAIN_MIN_DRIFTED_BATCHES": "2",
+    })
+    yield stack, env
+    stack.down(progress=lambda _line: None)
+    stack.postgres.destroy()
