@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ def postgres_server() -> Iterator[LocalPostgres]:
     server.start()
     yield server
     server.destroy()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +69,4 @@ def stack():
     yield stack, env
     stack.down(progress=lambda _line: None)
     stack.postgres.destroy()
+    shutil.rmtree(home, ignore_errors=True)
