@@ -21,13 +21,14 @@ from mlops_assets.cli.embedded import embedded_server, platform_env, start_embed
 from mlops_assets.cli.errors import CLIError, report
 from mlops_assets.cli.registry import add_registry_commands
 from mlops_assets.cli.serve import add_serve_command
+from mlops_assets.cli.stack import add_stack_commands
 from mlops_assets.settings import Settings
 
 # Command groups defined in their own modules, each a function that adds its subcommands to the
 # parser (handlers import their heavy dependencies inside, so `--help` and the registry's read
 # commands stay fast).
 COMMAND_GROUPS: tuple[Callable[[Any], None], ...] = (add_registry_commands, add_drift_command,
-                                                      add_serve_command)
+                                                      add_serve_command, add_stack_commands)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_JOB = "main_job"

@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,9 +63,14 @@ class ServerStatus:
 class LocalLakeFS:
     """A lakeFS server process owned by one state directory."""
 
-    def __init__(self, state_dir: Path, binary: Path | None = None) -> None:
+    def __init__(self, state_dir: Path, binary: Path | None = None,
+                 backend_env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.state_dir = Path(state_dir).expanduser().resolve()
         self.binary = binary
+        # Production backends (lakefs_server.production): LAKEFS_* settings that replace the
+        # local metadata store and blockstore, and e.g. ("--config", file).
+        self.backend_env = dict(backend_env or {})
+        self.args = tuple(args)
 
     # -- files -------------------------------------------------------------------------------
     @property
@@ -170,10 +175,11 @@ class LocalLakeFS:
                 "LAKEFS_INSTALLATION_USER_NAME": "admin",
                 "LAKEFS_INSTALLATION_ACCESS_KEY_ID": creds["access_key_id"],
                 "LAKEFS_INSTALLATION_SECRET_ACCESS_KEY": creds["secret_access_key"],
+                **self.backend_env,
             }
             with open(self.log_path, "ab") as log:
                 process = subprocess.Popen(
-                    [str(self.binary), "run"],
+                    [str(self.binary), "run", *self.args],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -190,6 +196,8 @@ class LocalLakeFS:
                 state_dir=str(self.state_dir),
             )
             self._wait_healthy(process, endpoint, timeout)
+            if self.backend_env:
+                _setup_admin(endpoint, creds)
             self._server_file.write_text(
                 json.dumps(
                     {
@@ -299,6 +307,21 @@ def read_env_file(path: Path) -> dict[str, str]:
 def _without_lakefs_settings(environ: os._Environ | dict) -> dict[str, str]:
     # A user's own LAKEFS_* variables would silently reconfigure our embedded server.
     return {k: v for k, v in environ.items() if not k.startswith("LAKEFS_")}
+
+
+def _setup_admin(endpoint: str, creds: dict[str, str]) -> None:
+    """lakeFS creates the admin from LAKEFS_INSTALLATION_* only on a local or mem database; on
+    PostgreSQL, set it up through the API (409 once done)."""
+    body = json.dumps({"username": "admin", "key": {
+        "access_key_id": creds["access_key_id"], "secret_access_key": creds["secret_access_key"]}})
+    request = urllib.request.Request(f"{endpoint}/api/v1/setup_lakefs", data=body.encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            detail = f"{error.code} {error.read()[:300]!r}"
+            raise LakeFSServerError(f"lakeFS setup failed: {detail}") from None
 
 
 def _healthy(endpoint: str) -> bool:

@@ -77,6 +77,7 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                                   "mlops_assets.core.threshold", "mlops_assets.core.baselines",
                                   "mlops_assets.platform.model_store"),
         kinds={"pytorch", "lakefs"},
+        pool="training",  # caps concurrent training steps (infra/dagster/dagster.yaml)
         description=f"A tabular MLP (embeddings + MLP) trained on {ds} features read at one "
         "lakeFS commit; weights (safetensors) and a JSON record (the experiment log).",
     )

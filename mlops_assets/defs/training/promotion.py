@@ -110,6 +110,7 @@ def build_champion_asset(
                                   "mlops_assets.registry.lock",
                                   "mlops_assets.registry.history"),
         kinds={"lakefs"},
+        pool=f"promotion/{ds}",  # one promotion per dataset at a time (infra/dagster/dagster.yaml)
         description="Champion/challenger: the new model replaces the champion only if it is "
         "better on the same most recent labelled window by the configured margin, with a paired "
         "test (DeLong for AUC). The model, its record, reference and the `champion` alias move "
