@@ -19,6 +19,7 @@ from mlops_assets.registry.lock import lock_branch, lock_holder
 from mlops_assets.testing import make_client, pipeline_definitions, run_job
 from mlops_assets_tests.faults.harness import (
     DS,
+    FAST_EVALUATION,
     SEED,
     N,
     count,
@@ -118,7 +119,8 @@ def test_lakefs_killed_mid_run_restarted_nothing_lost(tmp_path, lakefs_binary):
                 assert run_job(defs, "ingest_job", first, last).success
                 assert run_job(defs, "features_job", first, last).success
             else:
-                assert run_job(defs, "train_job", training={"seed": i}).success
+                assert run_job(defs, "train_job", training={"seed": i},
+                               ops_config={"evaluation": FAST_EVALUATION}).success
                 assert lock_holder(client, DS) is None
                 assert_no_registry_leftovers(client)
             assert_main_is_sound(client, DS)
