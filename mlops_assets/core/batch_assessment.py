@@ -71,7 +71,7 @@ def assess_batch(
 ) -> tuple[dict[str, Any], DriftReport, pl.DataFrame]:
     """(the drift report document of one batch, its DriftReport, the frame it was measured on:
     imputed values masked, with the scores) (see the module docstring)."""
-    from mlops_assets.core.performance import performance_drift
+    from mlops_assets.core.performance import label_shift, performance_drift
 
     _, indicators = split_missing_indicators(numeric_features)
     current = mask_imputed(feats, indicators).with_columns(scores.alias(SCORE))
@@ -88,6 +88,18 @@ def assess_batch(
         performance = {"assessable": False, "within_bounds": None, "n": labelled.height,
                        "reason": "the champion's evaluation has no per-batch baseline; "
                                  "retrain it to assess performance per batch"}
+
+    if evaluation.get("per_batch") and "n_pos" in (evaluation["per_batch"][0] or {}):
+        # Binary tasks: a label-prior shift is performance drift even when AUC is unassessable.
+        y = labelled.get_column(TARGET)
+        shift = label_shift(int((y == 1).sum()), labelled.height, evaluation["per_batch"],
+                            alpha=settings.alpha)
+        performance["label_shift"] = shift
+        if shift.get("shifted"):
+            performance["within_bounds"] = False
+            performance["reason"] = (
+                f"label rate {shift['rate']:.1%} vs {shift['expected']:.1%} in the evaluation "
+                f"window (p {shift['p']:.2g}); " + str(performance.get("reason") or ""))
 
     shares = {
         name: ref.n_null / max(ref.n + ref.n_null, 1)
@@ -113,8 +125,8 @@ def assess_batch(
         "verdicts": {
             DATA_DRIFT: bool(report.drifted),
             PREDICTION_DRIFT: bool(prediction.get("drifted")),
-            PERFORMANCE: (None if not performance.get("assessable")
-                          else not performance["within_bounds"]),
+            PERFORMANCE: (True if performance.get("within_bounds") is False
+                          else None if not performance.get("assessable") else False),
             MISSINGNESS: any(f.flagged for f in missing),
         },
         "batch_score": report_doc.get("batch_score"),

