@@ -78,9 +78,13 @@ def test_progress_says_one_line_per_step():
     stream = [
         "/x/click/core.py:911: SupersessionWarning: Function `job_execute_command` ...\n",
         _debug(None, "RUN_START", 'Started execution of run for "main_job".'),
-        _debug("raw_batch", "STEP_START", 'Started execution of step "raw_batch".'),
-        *[_debug("raw_batch", "ASSET_MATERIALIZATION", "Materialized value raw_batch.")] * 20,
-        _debug("raw_batch", "STEP_SUCCESS", 'Finished execution of step "raw_batch" in 1.7s.'),
+        # Op names are dataset-scoped (synthetic__raw_batch); the progress line names the asset.
+        _debug("synthetic__raw_batch", "STEP_START",
+               'Started execution of step "synthetic__raw_batch".'),
+        *[_debug("synthetic__raw_batch", "ASSET_MATERIALIZATION",
+                 "Materialized value synthetic__raw_batch.")] * 20,
+        _debug("synthetic__raw_batch", "STEP_SUCCESS",
+               'Finished execution of step "synthetic__raw_batch" in 1.7s.'),
         _debug("audit_raw_batch", "ASSET_CHECK_EVALUATION", "Asset check 'batch_schema' on "
                "'raw_batch' passed. Description: 'schema: all 20 batch(es) pass'"),
         _debug("audit_raw_batch", "STEP_SUCCESS", "Finished execution of step."),

@@ -69,9 +69,10 @@ class RunProgress:
                 step.first_log = log["msg"]
 
     def _step(self, name: str) -> _Step:
-        return self.steps.setdefault(name, _Step(self.clock()))
+        return self.steps.setdefault(_asset_name(name), _Step(self.clock()))
 
     def _event(self, run: str, name: str | None, kind: str, msg: str) -> None:
+        name = _asset_name(name) if name else name
         if kind == "RUN_START":
             self.run_id, self._start = run, self.clock()
             return
@@ -112,3 +113,8 @@ class RunProgress:
             text += "; " + "; ".join(step.failed)
         text = f"  {elapsed}  {name:<18} {text}"
         return text if len(text) <= _WIDTH + 20 else text[: _WIDTH + 17] + "..."
+
+
+def _asset_name(step: str) -> str:
+    """`raw_batch` from the op name `synthetic__raw_batch` (op names are dataset-scoped)."""
+    return step.rsplit("__", 1)[-1]
