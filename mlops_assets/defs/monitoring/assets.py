@@ -153,7 +153,6 @@ def build_drift_report_asset(
                 evaluation=evaluation, record=record, detector=detector,
                 drift_config=config.drift_config(), numeric_features=numeric,
                 settings=config.assessment(monitoring))
-            doc["engine"] = config.engine
             lakefs.put_json(branch, layout.drift_report(ds, key), doc)
             per_batch[key] = doc
             if key == keys[-1]:  # plots cost ~1 s a batch: the run's page shows the newest
