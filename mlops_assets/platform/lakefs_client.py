@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import polars as pl
 
 from mlops_assets.platform.lakefs_env import lakefs_settings_from_env
+from mlops_assets.platform.lakefs_rest import rest_client_with_timeout
 from mlops_assets.platform.lakefs_types import (
     CommitInfo,
     DiffEntry,
@@ -33,6 +34,7 @@ from mlops_assets.platform.lakefs_types import (
 )
 
 T = TypeVar("T")
+
 
 # Statuses worth retrying: lakeFS answers concurrent commits/merges into one branch, which race
 # on a compare-and-swap of the head, with 429 ("too many attempts") or a transient 5xx.
@@ -68,17 +70,12 @@ class LakeFSClient:
             client = lakefs.Client(
                 host=self.endpoint, username=self.access_key_id, password=self.secret_access_key
             )
-            # The generated client has no default timeout: without one a dead server hangs.
-            rest = client.sdk_client._api.rest_client
-            original_request = rest.request
-            timeout = (min(5.0, self.request_timeout_seconds), self.request_timeout_seconds)
-
-            def request_with_timeout(*args: Any, **kwargs: Any) -> Any:
-                if not kwargs.get("_request_timeout"):
-                    kwargs["_request_timeout"] = timeout
-                return original_request(*args, **kwargs)
-
-            rest.request = request_with_timeout
+            # The SDK has no client-wide timeout (see lakefs_rest): default it per request.
+            api_client = client.sdk_client.branches_api.api_client
+            api_client.rest_client = rest_client_with_timeout(
+                api_client.configuration,
+                (min(5.0, self.request_timeout_seconds), self.request_timeout_seconds),
+            )
             self._client = client
         return self._client
 
