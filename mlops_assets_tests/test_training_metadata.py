@@ -84,3 +84,18 @@ def test_champion_table_compares_both_versions():
     rows = {r.data["metric"]: r.data for r in table.records}
     assert rows["auc"]["challenger"] > rows["auc"]["champion"]
     assert [c.name for c in table.schema.columns][:2] == ["metric", "champion"]
+
+
+def test_the_spec_chooses_the_baselines_and_run_config_wins():
+    from mlops_assets.core.spec import QualityBarSpec, load_spec
+    from mlops_assets.defs.training.config import EvaluationConfig, quality_policy
+
+    synthetic = load_spec("synthetic")
+    default = synthetic.model_copy(update={"quality_bar": QualityBarSpec()})
+    strict = quality_policy(default, EvaluationConfig())
+    assert (strict.must_beat, strict.must_not_lose_to) == (("base_rate", "logistic"), ())
+    relaxed = quality_policy(synthetic, EvaluationConfig())
+    assert (relaxed.must_beat, relaxed.must_not_lose_to) == (("base_rate",), ("logistic",))
+    one_run = quality_policy(default, EvaluationConfig(must_beat=["base_rate"],
+                                                       must_not_lose_to=[]))
+    assert (one_run.must_beat, one_run.must_not_lose_to) == (("base_rate",), ())

@@ -74,7 +74,7 @@ def test_quality_bar_rejects_a_model_without_signal():
     assert any("does not beat base_rate" in r for r in verdict.reasons)
 
 
-def test_quality_bar_strict_logistic_rejects_an_equal_model_and_passes_a_better_one():
+def test_quality_bar_default_rejects_a_model_equal_to_logistic_and_passes_a_better_one():
     train, test = _frame(4000, 1.0, 5), _frame(4000, 1.0, 6)
     y = test["y"].to_numpy()
     linear = fit_linear(train, numeric=["x1", "x2"], categorical=["seg"], target="y",
@@ -82,15 +82,16 @@ def test_quality_bar_strict_logistic_rejects_an_equal_model_and_passes_a_better_
     weak = fit_linear(train, numeric=["x2"], categorical=[], target="y", task="binary")
     baselines = {"base_rate": base_rate_scores(train["y"].to_numpy(), test.height),
                  "logistic": weak.predict(test)}
-    strict = QualityBar(must_beat=("base_rate", "logistic"), must_not_lose_to=())
+    strict = QualityBar()  # the default: beat the base rate and the logistic regression
     good = linear.predict(test)
     assert judge_quality(y, good, baselines, strict, auc_score(y, good)).passed
     same = weak.predict(test)
     verdict = judge_quality(y, same, baselines, strict, auc_score(y, same))
     assert not verdict.passed and verdict.comparisons["logistic"]["beaten"] is False
-    # Default policy: the logistic baseline may be tied but not beaten by a margin.
-    assert judge_quality(y, same, baselines, QualityBar(), auc_score(y, same)).passed
-    worse = judge_quality(y, weak.predict(test), {**baselines, "logistic": good}, QualityBar(),
+    # Relaxed (the synthetic spec's): the logistic baseline may be tied but not lost to.
+    relaxed = QualityBar(must_beat=("base_rate",), must_not_lose_to=("logistic",))
+    assert judge_quality(y, same, baselines, relaxed, auc_score(y, same)).passed
+    worse = judge_quality(y, weak.predict(test), {**baselines, "logistic": good}, relaxed,
                           auc_score(y, weak.predict(test)))
     assert not worse.passed and any("worse than logistic" in r for r in worse.reasons)
 
@@ -109,3 +110,12 @@ def test_compare_scores_equals_direct_evaluation():
     assert rows["auc"]["b_ci_low"] == direct_b["auc"]["ci_low"]
     assert c["paired"]["delta"] == pytest.approx(auc_score(y, b) - auc_score(y, a))
     assert c["paired"]["test"] == "delong" and c["paired"]["delta"] > 0
+
+
+def test_a_baseline_in_both_lists_is_a_spec_error():
+    from mlops_assets.core.spec import QualityBarSpec, load_spec
+
+    with pytest.raises(ValueError, match="both must_beat and must_not_lose_to"):
+        QualityBarSpec(must_beat=["logistic"], must_not_lose_to=["logistic"])
+    assert QualityBarSpec().must_beat == ["base_rate", "logistic"]  # a new spec's default
+    assert load_spec("synthetic").quality_bar.must_not_lose_to == ["logistic"]

@@ -28,6 +28,7 @@ from mlops_assets.core.spec.model import (
     ColumnSpec,
     DatasetSpec,
     FeaturesSpec,
+    QualityBarSpec,
     RollingRateSpec,
     RowCountSpec,
     TargetSpec,
@@ -43,7 +44,8 @@ from mlops_assets.core.spec.sources import JoinSpec, SourceSpec, TimeFromSpec
 __all__ = [
     "DATASETS_DIR", "DEFAULT_DATASET", "DTYPES", "ROW_INDEX", "TIME_FEATURES", "BatchSpec",
     "ColumnSpec", "DatasetSpec", "FeaturesSpec", "JoinSpec", "MonitoringSpec",
-    "ResolvedMonitoring", "RollingRateSpec", "RowCountSpec", "SourceSpec", "SpecError",
+    "QualityBarSpec", "ResolvedMonitoring", "RollingRateSpec", "RowCountSpec", "SourceSpec",
+    "SpecError",
     "TargetSpec", "TimeFromSpec", "WindowSpec", "dataset_entries", "load_spec", "load_specs",
     "parse_spec", "resolve_monitoring", "spec_path", "specs_from_env",
 ]

@@ -153,6 +153,25 @@ class RowCountSpec(_Strict):
         return self
 
 
+Baseline = Literal["base_rate", "logistic"]  # core.baselines.BASELINES
+
+
+class QualityBarSpec(_Strict):
+    """Which baselines (scored on the same evaluation rows) a model must significantly beat, and
+    which it may tie but not lose to. The default asks a model to earn its complexity: beat the
+    base rate AND a linear model on the same features. Relax `logistic` to `must_not_lose_to`
+    only where a linear model is known to be the truth (the bundled synthetic stream)."""
+
+    must_beat: list[Baseline] = ["base_rate", "logistic"]
+    must_not_lose_to: list[Baseline] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> QualityBarSpec:
+        if both := sorted(set(self.must_beat) & set(self.must_not_lose_to)):
+            raise ValueError(f"{both} in both must_beat and must_not_lose_to")
+        return self
+
+
 class DatasetSpec(_Strict):
     """A dataset: its sources, batches, raw columns and their rules, target and features."""
 
@@ -177,6 +196,8 @@ class DatasetSpec(_Strict):
     extra_columns: Literal["fail", "drop"] = "fail"
     # Label minimums of the performance check and retrain windows, in rows or days.
     monitoring: MonitoringSpec | None = None
+    # The baselines a model must beat before it can become champion (evaluation's check).
+    quality_bar: QualityBarSpec = QualityBarSpec()
 
     # The YAML file the spec came from (None when built in code): relative source paths resolve
     # against its folder.

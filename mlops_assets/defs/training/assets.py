@@ -290,7 +290,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                                       "auc" if task == "binary" else "r2")
         headline, bar = quality_bar(spec, config)
         value = (metrics.get(headline) or {}).get("value")
-        verdict = judge_quality(labels, scores, baselines, quality_policy(spec, config), value)
+        policy = quality_policy(spec, config)
+        verdict = judge_quality(labels, scores, baselines, policy, value)
         passed = verdict.passed
         window = {"batches": record["eval_batches"], "data_commit": record["data_commit"],
                   "rows": frame.height}
@@ -318,8 +319,8 @@ def build_training_assets(spec: DatasetSpec, features: dg.AssetsDefinition) -> l
                           "model_version": version,
                           "baselines": dg.MetadataValue.md(verdict_table(verdict))},
                 description="; ".join(verdict.reasons) or
-                f"{headline} {value:.4f} >= {bar}, beats {', '.join(config.must_beat) or '-'}, "
-                f"not worse than {', '.join(config.must_not_lose_to) or '-'}",
+                f"{headline} {value:.4f} >= {bar}, beats {', '.join(policy.must_beat) or '-'}, "
+                f"not worse than {', '.join(policy.must_not_lose_to) or '-'}",
             )],
             metadata={
                 "model_version": version,

@@ -70,13 +70,15 @@ class EvaluationConfig(dg.Config):
     min_auc: float = Field(default=0.55, description="quality bar for binary targets")
     min_r2: float = Field(default=0.0, description="quality bar for regression targets")
     n_bootstrap: int = Field(default=200, description="bootstrap draws for the CIs")
-    must_beat: list[str] = Field(
-        default_factory=lambda: ["base_rate"],
+    must_beat: list[str] | None = Field(
+        default=None,
         description="baselines the model must beat on the same rows (paired one-sided test at "
-        "`alpha`): base_rate, logistic (a linear model on the same features)")
-    must_not_lose_to: list[str] = Field(
-        default_factory=lambda: ["logistic"],
-        description="baselines the model may tie but not lose to (the delta's CI below -margin)")
+        "`alpha`): base_rate, logistic (a linear model on the same features); default: the "
+        "spec's quality_bar.must_beat")
+    must_not_lose_to: list[str] | None = Field(
+        default=None,
+        description="baselines the model may tie but not lose to (the delta's CI below "
+        "-margin); default: the spec's quality_bar.must_not_lose_to")
     margin: float = Field(default=0.01, description="non-inferiority margin (metric units)")
     alpha: float = Field(default=0.05, description="level of the paired tests against baselines")
 
@@ -88,8 +90,12 @@ def quality_bar(spec: DatasetSpec, config: EvaluationConfig) -> tuple[str, float
 def quality_policy(spec: DatasetSpec, config: EvaluationConfig) -> QualityBar:
     """The bar as core.quality_bar applies it: the headline floor plus the baselines."""
     metric, minimum = quality_bar(spec, config)
-    return QualityBar(metric=metric, minimum=minimum, must_beat=tuple(config.must_beat),
-                      must_not_lose_to=tuple(config.must_not_lose_to), alpha=config.alpha,
+    # Run config wins over the spec, so one run can relax or tighten the bar.
+    must_beat = spec.quality_bar.must_beat if config.must_beat is None else config.must_beat
+    must_not_lose_to = (spec.quality_bar.must_not_lose_to if config.must_not_lose_to is None
+                        else config.must_not_lose_to)
+    return QualityBar(metric=metric, minimum=minimum, must_beat=tuple(must_beat),
+                      must_not_lose_to=tuple(must_not_lose_to), alpha=config.alpha,
                       margin=config.margin,
                       n_bootstrap=max(config.n_bootstrap, 200))
 
