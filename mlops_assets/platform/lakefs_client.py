@@ -347,11 +347,13 @@ class LakeFSClient:
         destination_branch: str | None = None,
         message: str | None = None,
         metadata: dict[str, Any] | None = None,
+        strategy: str | None = None,
     ) -> MergeResult:
         """Merge ``source_ref`` into the destination (default: main), retrying contended merges.
 
         A source with nothing new is not an error: the destination head comes back with
-        ``merged=False``. A real content conflict raises :class:`LakeFSConflictError`.
+        ``merged=False``. A real content conflict raises :class:`LakeFSConflictError`, unless
+        ``strategy`` ("source-wins" / "dest-wins") says which side wins it.
         """
         destination = destination_branch or self.default_branch
         pending = next(iter(self.diff_since_base(source_ref, destination, max_amount=1)), None)
@@ -367,6 +369,7 @@ class LakeFSClient:
                     destination,
                     message=message or f"Merge {source_ref} into {destination}",
                     metadata=meta,
+                    **({"strategy": strategy} if strategy else {}),
                 )
             ),
             ref=destination,

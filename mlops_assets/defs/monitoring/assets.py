@@ -20,9 +20,9 @@ from mlops_assets.core.check_names import (
     PREDICTION_DRIFT,
 )
 from mlops_assets.core.features import feature_columns
-from mlops_assets.core.model_card import with_drift_status
 from mlops_assets.core.spec import DatasetSpec, ResolvedMonitoring, resolve_monitoring
 from mlops_assets.defs.code_versions import code_version
+from mlops_assets.defs.monitoring.status import publish_drift_reports
 from mlops_assets.defs.resources import LakeFS
 from mlops_assets.defs.wap import commit_run_branch, ensure_run_branch, publish_run_branch
 from mlops_assets.platform import layout
@@ -97,7 +97,8 @@ def build_drift_report_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[predictions, champion],
-        code_version=code_version(__name__, "mlops_assets.core.batch_assessment",
+        code_version=code_version(__name__, "mlops_assets.defs.monitoring.status",
+                                  "mlops_assets.core.batch_assessment",
                                   "mlops_assets.core.drift.native",
                                   "mlops_assets.core.drift.report",
                                   "mlops_assets.core.drift.verdict",
@@ -153,25 +154,19 @@ def build_drift_report_asset(
                 evaluation=evaluation, record=record, detector=detector,
                 drift_config=config.drift_config(), numeric_features=numeric,
                 settings=config.assessment(monitoring))
-            lakefs.put_json(branch, layout.drift_report(ds, key), doc)
             per_batch[key] = doc
             if key == keys[-1]:  # plots cost ~1 s a batch: the run's page shows the newest
                 markdown = to_markdown(report, reference, current)
             if len(keys) > 5 and (i + 1) % max(1, len(keys) // 5) == 0:
                 context.log.info(f"drift: {i + 1}/{len(keys)} batches assessed")
-        status_path = base + "drift_status.json"
-        previous = (lakefs.get_json(branch, status_path)
-                    if lakefs.exists(branch, status_path) else None)
-        status = drift_status(version, per_batch, previous)
-        lakefs.put_json(branch, status_path, status)
-        if lakefs.exists(branch, base + "model_card.md"):
-            card = lakefs.get_bytes(branch, base + "model_card.md").decode()
-            lakefs.put_bytes(branch, base + "model_card.md",
-                             with_drift_status(card, status["summary"]).encode(),
-                             content_type="text/markdown")
-        commit_run_branch(context, lakefs, branch, f"{ds}: drift reports",
-                                      model_version=version)
-        published = publish_run_branch(context, lakefs, f"{ds}: publish drift reports")
+        # Reports and the champion's shared status go out together; another drift run that
+        # published meanwhile is folded in, never overwritten (status.py).
+        published, status = publish_drift_reports(
+            lakefs, branch, base, version, per_batch,
+            {layout.drift_report(ds, key): doc for key, doc in per_batch.items()},
+            commit=lambda: commit_run_branch(context, lakefs, branch, f"{ds}: drift reports",
+                                             model_version=version),
+            publish=lambda: publish_run_branch(context, lakefs, f"{ds}: publish drift reports"))
         # Each partition its own numbers (plotted across partitions in the UI) and its own
         # report; a range run's MaterializeResult metadata would land on every partition.
         last = keys[-1]
@@ -271,22 +266,3 @@ def batch_markdown(doc: dict[str, Any]) -> str:
             f"{m['column']} {m['batch_share']:.0%} missing (reference {m['reference_share']:.0%})"
             for m in flagged)]
     return "\n".join(lines)
-
-
-def drift_status(version: str, per_batch: dict[str, dict[str, Any]],
-                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The champion's verdicts over every batch assessed so far (the model card shows
-    `summary`); `previous` is the status before this run, whose batches this run may redo."""
-    verdicts = dict((previous or {}).get("verdicts") or {})
-    verdicts.update({k: {**d["verdicts"], "in_sample": d["in_sample"]}
-                     for k, d in per_batch.items()})
-    keys = sorted(verdicts)
-    fresh = [k for k in keys if not verdicts[k]["in_sample"]]
-    drifted = [k for k in fresh if verdicts[k][DATA_DRIFT]]
-    perf = [k for k in fresh if verdicts[k][PERFORMANCE]]
-    summary = (f"{len(keys)} batch(es) {keys[0]}..{keys[-1]} assessed against `{version}` "
-               f"({len(keys) - len(fresh)} in-sample): "
-               + (f"data drift in {', '.join(drifted)}" if drifted else "no data drift")
-               + "; " + (f"performance below band in {', '.join(perf)}" if perf
-                         else "performance within band"))
-    return {"model_version": version, "summary": summary, "verdicts": verdicts}
