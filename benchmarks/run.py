@@ -15,7 +15,7 @@ the ``<!-- bench:NAME:start/end -->`` markers is left alone).
 Entries: versioning, overhead, load_time, memory, loop (issue 6; loop runs 3 repeats, each
 with its own bootstrap and a real dagster-daemon), stack_loop (issue 11: new_batch_job through
 the landing sensor on the production stack and the embedded one, both up at once, rounds
-alternating; about 12 minutes, so only when named), features, drift and detection (their own
+alternating; 35 min on a loaded machine: only when named), features, drift, detection (their own
 modules' main(); their sections of docs/benchmarks.md are written by hand). In a full run
 ``features`` is run at 1M rows only and ``drift`` with its --quick sizes (results
 ``features_1m.json``, ``drift_quick.json``), so that everything fits in about 15 minutes;
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 OWN = ("versioning", "overhead", "load_time", "memory", "loop", "stack_loop")
 ALL = (*OWN, "features", "drift", "detection")
-# stack_loop starts both stacks (about 12 minutes): run it by name.
+# stack_loop starts both stacks and runs for half an hour: run it by name.
 DEFAULT = tuple(n for n in ALL if n != "stack_loop")
 TITLES = {
     "versioning": "Versioning cost against data size (lakeFS vs a copied folder)",

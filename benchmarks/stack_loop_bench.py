@@ -31,6 +31,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -314,6 +315,7 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
     os.chmod(root, 0o711)  # the stack's PostgreSQL runs as an unprivileged account
     rounds: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, ignore_errors=True)  # runs last
         t0 = time.perf_counter()
         sides = {"embedded": start_embedded(root / "embedded", stack, lakefs_binary),
                  "production": start_production(root / "production", stack)}
@@ -345,6 +347,17 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
             "lakefs_ops": ops, "instance_yaml": _instance_yaml(storage=False)}
 
 
+def _failed(result: dict[str, Any]) -> str:
+    parts = []
+    for name in SIDES:
+        for kind in ("single", "burst"):
+            mine = [r for r in result["rounds"]
+                    if r["side"] == name and r["kind"] == kind and not r["warmup"]]
+            parts.append(f"{name} {kind} {sum(len(r['failed']) for r in mine)} of "
+                         f"{sum(r['runs'] for r in mine)}")
+    return ", ".join(parts)
+
+
 def markdown(result: dict[str, Any]) -> str:
     s, b = result["summary"]["single"], result["summary"]["burst"]
     lines = [
@@ -355,8 +368,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"**{'met' if result['met'] else 'not met'}** "
         f"(x{result['ratio_per_batch']:.2f} per batch at throughput, "
         f"x{result['ratio_single_latency']:.2f} single-batch latency).", "",
+        f"Runs that failed (counted to their end in the times below): {_failed(result)}.", "",
         "| | embedded (SQLite, local lakeFS) | production (PostgreSQL, gRPC, lakeFS on "
-        "PostgreSQL + S3) | ratio |", "|---|---:|---:|---:|"]
+        "PostgreSQL + S3) | production / embedded |", "|---|---:|---:|---:|"]
 
     def row(label: str, e: float, p: float, fmt: str = "{:.1f}") -> None:
         lines.append(f"| {label} | {fmt.format(e)} | {fmt.format(p)} | x{p / e:.2f} |")
