@@ -13,11 +13,14 @@ for full runs, regenerates the entry's marked section of ``docs/benchmarks.md`` 
 the ``<!-- bench:NAME:start/end -->`` markers is left alone).
 
 Entries: versioning, overhead, load_time, memory, loop (issue 6; loop runs 3 repeats, each
-with its own bootstrap and a real dagster-daemon), features, drift and detection (their own modules'
-main(); their sections of docs/benchmarks.md are written by hand). In a full run ``features``
-is run at 1M rows only and ``drift`` with its --quick sizes (results ``features_1m.json``,
-``drift_quick.json``), so that everything fits in about 15 minutes; ``--long`` runs both at
-their own defaults (10M rows; drift up to 1M rows with alibi-detect: about 30 minutes more).
+with its own bootstrap and a real dagster-daemon), stack_loop (issue 11: new_batch_job through
+the landing sensor on the production stack and the embedded one, both up at once, rounds
+alternating; 35 min on a loaded machine: only when named), features, drift, detection (their own
+modules' main(); their sections of docs/benchmarks.md are written by hand). In a full run
+``features`` is run at 1M rows only and ``drift`` with its --quick sizes (results
+``features_1m.json``, ``drift_quick.json``), so that everything fits in about 15 minutes;
+``--long`` runs both at their own defaults (10M rows; drift up to 1M rows with alibi-detect:
+about 30 minutes more).
 """
 
 from __future__ import annotations
@@ -32,15 +35,17 @@ from benchmarks.common import RESULTS_DIR, machine_info, update_doc_section, wri
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
-OWN = ("versioning", "overhead", "load_time", "memory", "loop")
+OWN = ("versioning", "overhead", "load_time", "memory", "loop", "stack_loop")
 ALL = (*OWN, "features", "drift", "detection")
-DEFAULT = ALL
+# stack_loop starts both stacks and runs for half an hour: run it by name.
+DEFAULT = tuple(n for n in ALL if n != "stack_loop")
 TITLES = {
     "versioning": "Versioning cost against data size (lakeFS vs a copied folder)",
     "overhead": "Platform overhead (plain functions vs Dagster + lakeFS)",
     "load_time": "Code location load time",
     "memory": "Peak memory of the feature build and the drift report",
     "loop": "The loop: a drifted batch lands -> promoted or rejected challenger (daemon running)",
+    "stack_loop": "Throughput of the loop: production stack vs embedded (issue 11)",
 }
 
 
