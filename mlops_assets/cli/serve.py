@@ -23,7 +23,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
     from mlops_assets.serving.canary import CanaryPolicy
     from mlops_assets.serving.config import ServeConfig
     from mlops_assets.serving.loading import LoadError
-    from mlops_assets.serving.server import run
+    from mlops_assets.serving.server import run, set_torch_threads
     from mlops_assets.serving.service import ServingState
 
     ds = _dataset(args)
@@ -37,6 +37,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
         landing_dir=None if args.no_landing else Path(landing),
         flush_idle_seconds=args.flush_idle_seconds,
     )
+    set_torch_threads(args.torch_threads)
     state = ServingState(registry_resource(settings), load_spec(args.dataset), config)
     try:
         state.refresh(force=True)
@@ -76,6 +77,8 @@ def add_serve_command(subparsers: Any) -> None:
     parser.add_argument("--no-landing", action="store_true", help="do not land served traffic")
     parser.add_argument("--flush-idle-seconds", type=float, default=60.0,
                         help="land a batch window after this long without traffic or labels")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads (request matrices are tiny)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(fn=cmd_serve)

@@ -9,6 +9,14 @@ from typing import Any
 import uvicorn
 
 
+def set_torch_threads(n: int) -> None:
+    """Fix torch's intra-op threads: a request's matrices are tiny, and more threads than the
+    cores only contend with the event loop (and, in one process, with the load generator)."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def run(app: Any, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
