@@ -5,9 +5,10 @@
 
 Set-up (untimed): a real lakeFS, the synthetic dataset's main_job on 2024-01-01..10 (tiny model,
 testing.FAST_TRAINING), the service (ServingState + Starlette on uvicorn, in a thread of this
-process, torch fixed at 1 intra-op thread like `mlops-assets serve`). The load generator is a
-separate process (keep-alive http.client connections, one per client thread) so that it does
-not share the server's GIL; it shares the machine's cores, as any client on the same host does.
+process, tuned like `mlops-assets serve`: torch at 1 intra-op thread, gc.freeze() once loaded).
+The load generator is a separate process (keep-alive http.client connections, one per client
+thread) so that it does not share the server's GIL; it shares the machine's cores, as any client
+on the same host does.
 
 The floor, measured on the same rows with their features already built (interleaved, so that
 machine noise hits all alike):
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None, server_info: Any = None) -> dict[str, An
     from mlops_assets.serving.app import build_app
     from mlops_assets.serving.config import ServeConfig
     from mlops_assets.serving.loading import load_model
-    from mlops_assets.serving.server import ServerThread, set_torch_threads
+    from mlops_assets.serving.server import ServerThread, prepare_process
     from mlops_assets.serving.service import ServingState
     from mlops_assets.settings import Settings
     from mlops_assets.testing import make_client, pipeline_definitions, run_job
@@ -204,9 +205,10 @@ def main(argv: list[str] | None = None, server_info: Any = None) -> dict[str, An
         assert run_job(defs, "main_job", "2024-01-01", "2024-01-10").success
         spec = load_spec("synthetic")
         version = lakefs.get_json("main", layout.model_pointer("synthetic", "champion"))["version"]
-        set_torch_threads(1)
         state = ServingState(lakefs, spec, ServeConfig(dataset="synthetic", poll_seconds=5.0,
                                                        landing_dir=None, write_status=False))
+        state.refresh(force=True)
+        prepare_process(1)  # as `mlops-assets serve` does once the champion is loaded
         svc = ServerThread(build_app(state)).start()
         rows = extract_batch(spec, "2024-01-11").drop("label").with_columns(
             pl.col("event_ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.f")).to_dicts()
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None, server_info: Any = None) -> dict[str, An
         log(f"wrote {path}")
         return {"results": results, "machine": machine_info(), "results_file": str(path)}
     finally:
+        gc.unfreeze()  # (when run inside a test session)
         if server is not None:
             server.stop()
 

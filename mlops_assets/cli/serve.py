@@ -23,7 +23,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
     from mlops_assets.serving.canary import CanaryPolicy
     from mlops_assets.serving.config import ServeConfig
     from mlops_assets.serving.loading import LoadError
-    from mlops_assets.serving.server import run, set_torch_threads
+    from mlops_assets.serving.server import prepare_process, run
     from mlops_assets.serving.service import ServingState
 
     ds = _dataset(args)
@@ -37,7 +37,6 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
         landing_dir=None if args.no_landing else Path(landing),
         flush_idle_seconds=args.flush_idle_seconds,
     )
-    set_torch_threads(args.torch_threads)
     state = ServingState(registry_resource(settings), load_spec(args.dataset), config)
     try:
         state.refresh(force=True)
@@ -48,6 +47,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
     print(f"serving {ds} champion {snap.champion.version} on http://{args.host}:{args.port} "
           f"(mode {config.mode}); traffic lands in {config.landing_dir or 'nowhere'}",
           flush=True)
+    prepare_process(args.torch_threads)
     run(build_app(state), args.host, args.port, log_level=args.log_level)
     return 0
 
