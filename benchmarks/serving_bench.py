@@ -17,10 +17,11 @@ machine noise hits all alike):
   the service runs it (``FastScorer.score``);
 - ``module_forward``: the torch module alone on prebuilt input tensors (no preprocessing);
 - ``batch_predict``: ``core.model.predict`` on the model table (what batch scoring calls per
-  chunk; a polars query per call).
+  chunk; a polars query per call; the floor this benchmark used before).
+Side by side with them: ``polars_path``, the online path the service had before its fast path
+(request frame, ``build_features`` on it, ``predict``), and ``in_process``,
+``ServingState.predict(body)`` (validation, online features, scores, buffering) without HTTP.
 Then:
-- in-process online path: ``ServingState.predict(body)`` (validation, online features, scores,
-  buffering) without HTTP;
 - HTTP single rows, open loop at 50, 100, 200 requests/s for --seconds (latency counted from
   the request's scheduled send time, so a client falling behind is not hidden): p50/p99; closed
   loop at concurrency 1, 4, 16: p50/p99 and requests/s;
@@ -134,7 +135,7 @@ def _floor(state: Any, spec: Any, rows: list[dict], n1: int, n100: int) -> dict[
     import torch
 
     from mlops_assets.core.model import predict
-    from mlops_assets.serving.rows import validate_rows
+    from mlops_assets.serving.rows import rows_frame, validate_rows
 
     snap = state.snapshot
     model = snap.champion
@@ -151,7 +152,12 @@ def _floor(state: Any, spec: Any, rows: list[dict], n1: int, n100: int) -> dict[
                 return torch.sigmoid(module(x_num, x_cat)).double().numpy()
 
         assert np.array_equal(model.score(feats), predict(model.trained, table))
+        def polars_path(body: list[dict] = body) -> Any:  # the online path before issue 12's fast
+            frame = rows_frame(body, spec)                 # path: frame, build_features, predict
+            return predict(model.trained, snap.features.build(frame))
+
         times = _interleaved_calls({
+            "polars_path": polars_path,
             "model_forward": lambda feats=feats: model.score(feats),
             "module_forward": module_forward,
             "batch_predict": lambda table=table: predict(model.trained, table),

@@ -92,7 +92,8 @@ def test_quick_serving_entry(tmp_path, lakefs_server):
     assert saved["benchmark"] == "serving_quick" and out["serving"]["results_file"]
     results = saved["results"]
     for size in ("single", "batch100"):
-        for floor in ("model_forward", "module_forward", "batch_predict", "in_process"):
+        for floor in ("model_forward", "module_forward", "batch_predict", "polars_path",
+                      "in_process"):
             t = results["floor"][size][floor]
             assert 0 < t["p50_ms"] <= t["p99_ms"] and t["rows_per_s"] > 0
     for level in results["http"].values():
