@@ -26,7 +26,8 @@ Then:
   the request's scheduled send time, so a client falling behind is not hidden): p50/p99; closed
   loop at concurrency 1, 4, 16: p50/p99 and requests/s;
 - HTTP batches of 100 rows, closed loop at concurrency 1, 4: p50/p99, rows/s;
-- memory per loaded version: RSS growth of loading one more version (and its weights size).
+- memory per loaded version: RSS growth of loading 5 more versions, per version, and the Python
+  objects they keep (tracemalloc) plus their tensors' bytes; the weights file size.
 
 Targets: p99 of single rows at 100 requests/s <= 3x the floor's p99; batch-100 throughput
 within 2x of the floor's. Results: benchmarks/results/serving.json (serving_quick.json).
@@ -243,10 +244,20 @@ def main(argv: list[str] | None = None, server_info: Any = None) -> dict[str, An
         svc.stop()
 
         gc.collect()
+        import tracemalloc
+
         before = rss_bytes() or 0
+        tracemalloc.start()
         extra = [load_model(lakefs, spec, "main", version) for _ in range(3 if args.quick else 5)]
         gc.collect()
+        python_bytes = tracemalloc.get_traced_memory()[0] / len(extra)
+        tracemalloc.stop()
+        gc.collect()
         results["memory_per_version_bytes"] = ((rss_bytes() or 0) - before) / len(extra)
+        # RSS moves in pages and allocator arenas: also the Python objects a version keeps
+        # (tracemalloc) plus its tensors' bytes, which torch allocates outside tracemalloc.
+        tensors = sum(t.nbytes for t in extra[0].trained.module.state_dict().values())
+        results["memory_per_version_traced_bytes"] = python_bytes + tensors
         results["weights_bytes"] = extra[0].weights_bytes
         base = floor["single"]["model_forward"]
         at100 = http["single_rate"]["100"]
