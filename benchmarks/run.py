@@ -15,9 +15,9 @@ the ``<!-- bench:NAME:start/end -->`` markers is left alone).
 Entries: versioning, overhead, load_time, memory, loop (issue 6; loop runs 3 repeats, each
 with its own bootstrap and a real dagster-daemon), stack_loop (issue 11: new_batch_job through
 the landing sensor on the production stack and the embedded one, both up at once, rounds
-alternating; 35 min on a loaded machine: only when named), features, drift, detection (their own
-modules' main(); their sections of docs/benchmarks.md are written by hand). In a full run
-``features`` is run at 1M rows only and ``drift`` with its --quick sizes (results
+alternating; 35 min on a loaded machine: only when named), features, drift, detection and
+serving (their own modules' main(); their sections of docs/benchmarks.md are written by hand). In
+a full run ``features`` is run at 1M rows only and ``drift`` with its --quick sizes (results
 ``features_1m.json``, ``drift_quick.json``), so that everything fits in about 15 minutes;
 ``--long`` runs both at their own defaults (10M rows; drift up to 1M rows with alibi-detect:
 about 30 minutes more).
@@ -36,7 +36,7 @@ from benchmarks.common import RESULTS_DIR, machine_info, update_doc_section, wri
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
 OWN = ("versioning", "overhead", "load_time", "memory", "loop", "stack_loop")
-ALL = (*OWN, "features", "drift", "detection")
+ALL = (*OWN, "features", "drift", "detection", "serving")
 # stack_loop starts both stacks and runs for half an hour: run it by name.
 DEFAULT = tuple(n for n in ALL if n != "stack_loop")
 TITLES = {
@@ -87,6 +87,12 @@ def run_detection(quick: bool, out_dir: Path) -> dict[str, Any]:
     return {"results_file": str(out_dir / f"{name}.json")}
 
 
+def run_serving(quick: bool, out_dir: Path, lakefs_server: Any = None) -> dict[str, Any]:
+    # Serving latency (issue 12): own results file, section of docs/benchmarks.md by hand.
+    argv = ["--out-dir", str(out_dir), *(["--quick"] if quick else [])]
+    return _module("serving").main(argv, server_info=lakefs_server)
+
+
 def run_entry(name: str, quick: bool, repeats: int | None, out_dir: Path, long: bool = False,
               lakefs_server: Any = None, command: str = "") -> dict[str, Any]:
     """Run one entry; for our own entries write ``<out_dir>/<name>[_quick].json`` and return
@@ -97,6 +103,8 @@ def run_entry(name: str, quick: bool, repeats: int | None, out_dir: Path, long: 
         return run_drift(quick, repeats or (2 if quick else 5), out_dir, long)
     if name == "detection":
         return run_detection(quick, out_dir)
+    if name == "serving":
+        return run_serving(quick, out_dir, lakefs_server)
     mod = _module(name)
     kwargs: dict[str, Any] = {"quick": quick, "repeats": repeats}
     if name in ("versioning", "overhead", "loop"):

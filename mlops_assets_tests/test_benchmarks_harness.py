@@ -81,3 +81,24 @@ def test_unknown_names_are_refused(tmp_path):
     # (`loop` is exercised by test_daemon_loop.py, whose daemon set-up it shares.)
     with pytest.raises(SystemExit):
         harness.main(["nope", "--quick", "--out-dir", str(tmp_path), "--no-docs"])
+
+
+def test_quick_serving_entry(tmp_path, lakefs_server):
+    """The serving entry end to end on a fresh repository of the session's lakeFS: floors, the
+    in-process path, HTTP from a separate client process, memory and the targets' ratios."""
+    out = harness.main(["serving", "--quick", "--out-dir", str(tmp_path), "--no-docs"],
+                       lakefs_server=lakefs_server)
+    saved = json.loads((tmp_path / "serving_quick.json").read_text())
+    assert saved["benchmark"] == "serving_quick" and out["serving"]["results_file"]
+    results = saved["results"]
+    for size in ("single", "batch100"):
+        for floor in ("model_forward", "module_forward", "batch_predict", "polars_path",
+                      "in_process"):
+            t = results["floor"][size][floor]
+            assert 0 < t["p50_ms"] <= t["p99_ms"] and t["rows_per_s"] > 0
+    for level in results["http"].values():
+        for r in level.values():
+            assert r["failures"] == 0 and r["n"] > 0 and r["p50_ms"] <= r["p99_ms"]
+    assert results["weights_bytes"] > 0
+    assert isinstance(results["targets"]["single_p99_target_met"], bool)
+    assert isinstance(results["targets"]["batch100_target_met"], bool)

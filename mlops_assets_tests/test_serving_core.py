@@ -136,3 +136,30 @@ def test_prometheus_text():
     assert 'mlops_serving_requests_total{endpoint="predict",status="200"} 1' in text
     assert 'mlops_serving_request_duration_seconds_bucket{endpoint="predict",le="0.005"} 1' in text
     assert "# TYPE mlops_serving_request_duration_seconds histogram" in text
+
+
+def test_column_checks_equal_the_per_value_rule():
+    """The bulk check of a column accepts and converts exactly what plain_value does per value."""
+    from mlops_assets.core.spec import ColumnSpec
+    from mlops_assets.serving.rows import _NOT_PLAIN, _plain_column, plain_value
+
+    columns = [ColumnSpec(name="f", kind="numeric", dtype="Float64", nullable=False, min=-20,
+                          max=20),
+               ColumnSpec(name="g", kind="numeric", dtype="Float32", nullable=True),
+               ColumnSpec(name="i", kind="numeric", dtype="Int8", nullable=False, min=0),
+               ColumnSpec(name="u", kind="categorical", dtype="UInt16", nullable=True),
+               ColumnSpec(name="s", kind="categorical", dtype="String", nullable=False),
+               ColumnSpec(name="b", kind="categorical", dtype="Boolean", nullable=False),
+               ColumnSpec(name="t", kind="timestamp", dtype="Datetime", nullable=False)]
+    candidates = [[0.5, -3.0], [0.5, 21.0], [-20.0, 20.0], [1, 2.5], [2**25, 1.0],
+                  [float("nan")], [float("inf"), 1.0], [None, 1.0], [1, 2], [0, 127], [128],
+                  [-1, 5], [70000], [True, 1], [False], ["a", "b"], ["a", 1],
+                  ["2024-01-05T10:00:00"], ["2024-01-05 10:00:00.5", "2024-01-05T10:00:00"],
+                  ["x"], [None]]
+    for col in columns:
+        for values in candidates:
+            each = [plain_value(v, col) for v in values]
+            want = None if any(v is _NOT_PLAIN for v in each) else each
+            got = _plain_column(list(values), col)
+            assert got == want and [type(v) for v in got or []] == [type(v) for v in want or []], \
+                (col.name, values)

@@ -23,7 +23,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
     from mlops_assets.serving.canary import CanaryPolicy
     from mlops_assets.serving.config import ServeConfig
     from mlops_assets.serving.loading import LoadError
-    from mlops_assets.serving.server import run
+    from mlops_assets.serving.server import prepare_process, run
     from mlops_assets.serving.service import ServingState
 
     ds = _dataset(args)
@@ -47,6 +47,7 @@ def cmd_serve(settings: Any, args: argparse.Namespace) -> int:
     print(f"serving {ds} champion {snap.champion.version} on http://{args.host}:{args.port} "
           f"(mode {config.mode}); traffic lands in {config.landing_dir or 'nowhere'}",
           flush=True)
+    prepare_process(args.torch_threads)
     run(build_app(state), args.host, args.port, log_level=args.log_level)
     return 0
 
@@ -76,6 +77,8 @@ def add_serve_command(subparsers: Any) -> None:
     parser.add_argument("--no-landing", action="store_true", help="do not land served traffic")
     parser.add_argument("--flush-idle-seconds", type=float, default=60.0,
                         help="land a batch window after this long without traffic or labels")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads (request matrices are tiny)")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(fn=cmd_serve)

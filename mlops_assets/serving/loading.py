@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from mlops_assets.core.fast_scoring import FastScorer, FeatureColumns
 from mlops_assets.core.features import feature_code_version
 from mlops_assets.core.spec import DatasetSpec
 from mlops_assets.platform import layout
@@ -29,10 +31,16 @@ class LoadedModel:
     trained: Any
     weights_bytes: int
 
-    def score(self, features: pl.DataFrame) -> np.ndarray:
-        from mlops_assets.core.model import predict
+    @cached_property
+    def scorer(self) -> FastScorer:
+        return FastScorer(self.trained)
 
-        return predict(self.trained, features)
+    def score(self, features: FeatureColumns | pl.DataFrame) -> np.ndarray:
+        """Scores of the feature columns (or a model table): predict()'s arithmetic, in numpy."""
+        if isinstance(features, pl.DataFrame):
+            features = FeatureColumns.from_table(features, self.trained.numeric,
+                                                 self.trained.categorical)
+        return self.scorer.score(features)
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.version, "data_commit": self.data_commit,
@@ -53,7 +61,9 @@ def load_model(lakefs: Any, spec: DatasetSpec, commit: str, version: str,
                         f"builds features with {expected}: refusing to serve it")
     size = len(lakefs.get_bytes(commit, layout.model_dir(spec.name, version)
                                 + "weights.safetensors"))
-    return LoadedModel(version, record["data_commit"], commit, str(recorded), trained, size)
+    loaded = LoadedModel(version, record["data_commit"], commit, str(recorded), trained, size)
+    _ = loaded.scorer  # built here, off the request path
+    return loaded
 
 
 def pointer_version(lakefs: Any, commit: str, ds: str, alias: str) -> str | None:

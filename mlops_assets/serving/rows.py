@@ -76,6 +76,18 @@ def online_spec(spec: DatasetSpec) -> DatasetSpec:
     return view
 
 
+_WINDOWS: dict[int, tuple[DatasetSpec, tuple[datetime, datetime]]] = {}
+
+
+def _window(spec: DatasetSpec) -> tuple[datetime, datetime]:
+    """The online view's single batch window (the in_window rule), cached per spec object."""
+    cached = _WINDOWS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        view = online_spec(spec)
+        cached = _WINDOWS[id(spec)] = (spec, view.batch_window(view.partition_keys()[0]))
+    return cached[1]
+
+
 def _column(name: str, values: list[Any]) -> pl.Series:
     """One JSON column as a Series; mixed types become text, which the audit's exact casts then
     read (or report) like a CSV cell."""
@@ -127,40 +139,95 @@ def plain_value(value: Any, col: ColumnSpec) -> Any:
 _NOT_PLAIN = object()
 
 
-def _fast_frame(rows: list[dict[str, Any]], spec: DatasetSpec) -> pl.DataFrame | None:
-    """The frame of rows that plainly pass every audit rule, built without polars checks; None
-    as soon as anything is not plain (the batch audit then decides and names the problem)."""
+@dataclass
+class ValidRows:
+    """Validated request rows: typed values per raw column (``columns``, target all null) when
+    every value was plain, else only the audited ``frame``; the polars frame is built on demand."""
+
+    height: int
+    columns: dict[str, list[Any]] | None
+    spec: DatasetSpec
+    _frame: pl.DataFrame | None = None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            assert self.columns is not None
+            self._frame = pl.DataFrame([pl.Series(c.name, self.columns[c.name],
+                                                  dtype=c.polars_dtype) for c in self.spec.columns])
+        return self._frame
+
+    def column(self, name: str) -> list[Any]:
+        return self.columns[name] if self.columns is not None else \
+            self.frame.get_column(name).to_list()
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """One dict per row, like ``frame.to_dicts()``."""
+        if self.columns is None:
+            return self.frame.to_dicts()
+        names = [c.name for c in self.spec.columns]
+        return [dict(zip(names, values, strict=True))
+                for values in zip(*(self.columns[n] for n in names), strict=True)]
+
+
+def _plain_column(values: list[Any], col: ColumnSpec) -> list[Any] | None:
+    """``plain_value`` of every value (None if one is not plain). The common case, one JSON type
+    that needs no conversion, is checked for the whole column at once with the same rules."""
+    kinds, dtype = set(map(type, values)), col.dtype
+    if (dtype == "String" and kinds == {str}) or (dtype == "Boolean" and kinds == {bool}):
+        return values
+    if (dtype.startswith("Float") and kinds == {float} and all(map(math.isfinite, values))) or (
+            dtype in _INT_BOUNDS and kinds == {int}
+            and _INT_BOUNDS[dtype][0] <= min(values) and max(values) <= _INT_BOUNDS[dtype][1]):
+        if (col.min is not None and min(values) < col.min) or (
+                col.max is not None and max(values) > col.max):
+            return None
+        return values
+    out = [plain_value(v, col) for v in values]
+    return None if any(v is _NOT_PLAIN for v in out) else out
+
+
+def _plain_columns(rows: list[dict[str, Any]], spec: DatasetSpec) -> dict[str, list[Any]] | None:
+    """The typed values of rows that plainly pass every audit rule, without polars; None as
+    soon as anything is not plain (the batch audit then decides and names the problem)."""
     target = spec.target.column
     cols = [c for c in spec.columns if c.name != target]
     names = {c.name for c in cols}
-    values: dict[str, list[Any]] = {c.name: [] for c in cols}
-    for row in rows:
-        if row.keys() != names:
+    if any(row.keys() != names for row in rows):
+        return None
+    values: dict[str, list[Any]] = {}
+    for col in cols:
+        column = _plain_column([row[col.name] for row in rows], col)
+        if column is None:
             return None
-        for col in cols:
-            value = plain_value(row[col.name], col)
-            if value is _NOT_PLAIN:
-                return None
-            values[col.name].append(value)
+        values[col.name] = column
     if len(rows) > 1 and len(set(zip(*(values[k] for k in spec.keys), strict=True))) < len(rows):
         return None
     tc = spec.time_column
     if tc is not None:
-        view = online_spec(spec)
-        start, end = view.batch_window(view.partition_keys()[0])
+        start, end = _window(spec)
         if not all(start <= t < end for t in values[tc]):
             return None
-    data = {c.name: pl.Series(c.name, values[c.name], dtype=c.polars_dtype)
-            if c.name != target else pl.Series(c.name, [None] * len(rows), dtype=c.polars_dtype)
-            for c in spec.columns}
-    return pl.DataFrame(data)
+    values[target] = [None] * len(rows)
+    return values
+
+
+def _fast_frame(rows: list[dict[str, Any]], spec: DatasetSpec) -> pl.DataFrame | None:
+    """The frame of rows that plainly pass every audit rule (None: the audit decides)."""
+    columns = _plain_columns(rows, spec)
+    return None if columns is None else ValidRows(len(rows), columns, spec).frame
 
 
 def rows_frame(rows: Any, spec: DatasetSpec) -> pl.DataFrame:
+    """The request's rows, validated and cast to the spec's dtypes (target column null)."""
+    return validate_rows(rows, spec).frame
+
+
+def validate_rows(rows: Any, spec: DatasetSpec) -> ValidRows:
     """The request's rows, validated and cast to the spec's dtypes (target column null).
     Raises RowsError (422) naming field, rule and rows. Rows that plainly pass every rule take a
-    fast path; anything else goes through the batch audit itself, which accepts it or names the
-    rule it breaks."""
+    fast path (no polars); anything else goes through the batch audit itself, which accepts it
+    or names the rule it breaks."""
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list) or not rows:
@@ -175,9 +242,9 @@ def rows_frame(rows: Any, spec: DatasetSpec) -> pl.DataFrame:
     if labelled:
         raise _fail(target, "schema", f"schema: column {target} is the target: labels come "
                     "through POST /v1/feedback, not with the rows", labelled)
-    fast = _fast_frame(rows, spec)
-    if fast is not None:
-        return fast
+    plain = _plain_columns(rows, spec)
+    if plain is not None:
+        return ValidRows(len(rows), plain, spec)
     names = list(dict.fromkeys(k for r in rows for k in r))
     frame = pl.DataFrame([_column(n, [r.get(n) for r in rows]) for n in names])
     if frame.width == 0:
@@ -195,17 +262,25 @@ def rows_frame(rows: Any, spec: DatasetSpec) -> pl.DataFrame:
                        r.message.replace(f"batch {key}, ", "").replace(f"batch {key}", "request"))
             for r in report.failures
         ])
-    return cast_exactly(frame.select(c.name for c in spec.columns),
-                        {c.name: c.polars_dtype for c in spec.columns})
+    frame = cast_exactly(frame.select(c.name for c in spec.columns),
+                         {c.name: c.polars_dtype for c in spec.columns})
+    return ValidRows(frame.height, None, spec, frame)
 
 
-def partition_keys_of(frame: pl.DataFrame, spec: DatasetSpec) -> list[str | None]:
+def partition_keys_of(rows: ValidRows, spec: DatasetSpec) -> list[str | None]:
     """The batch each row belongs to (by its time column); None for a row-batched dataset."""
     tc = spec.time_column
     if tc is None:
-        return [None] * frame.height
+        return [None] * rows.height
     start = datetime.combine(spec.batch.start, datetime.min.time())  # type: ignore[arg-type]
     step = spec.batch.step
     fmt = "%Y-%m-%d" if step % timedelta(days=1) == timedelta(0) else "%Y-%m-%d-%H:%M"
-    return [(start + ((t - start) // step) * step).strftime(fmt)
-            for t in frame.get_column(tc).to_list()]
+    keys: dict[int, str] = {}  # batch number -> key: most rows of a request share a few
+    out: list[str | None] = []
+    for t in rows.column(tc):
+        n = (t - start) // step
+        key = keys.get(n)
+        if key is None:
+            key = keys[n] = (start + n * step).strftime(fmt)
+        out.append(key)
+    return out

@@ -9,6 +9,21 @@ from typing import Any
 import uvicorn
 
 
+def prepare_process(torch_threads: int = 1) -> None:
+    """Tune the serving process once its models are loaded: fix torch's intra-op threads (a
+    request's matrices are tiny; more threads than cores only contend with the event loop), and
+    move every object alive now out of the garbage collector's reach (``gc.freeze``): a full
+    collection over the imported libraries took 2.5 s in one request on a loaded machine,
+    requests allocate little that lives long, and the frozen set is what stays loaded anyway."""
+    import gc
+
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    gc.collect()
+    gc.freeze()
+
+
 def run(app: Any, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 

@@ -26,8 +26,14 @@ from mlops_assets.serving.loading import (
 )
 from mlops_assets.serving.online_features import OnlineFeatures
 from mlops_assets.serving.prom import Metrics
-from mlops_assets.serving.rows import FieldError, RowsError, partition_keys_of, plain_value
-from mlops_assets.serving.rows import rows_frame as validated_rows
+from mlops_assets.serving.rows import (
+    FieldError,
+    RowsError,
+    ValidRows,
+    partition_keys_of,
+    plain_value,
+    validate_rows,
+)
 from mlops_assets.serving.status import decision_path, write_status
 from mlops_assets.serving.traffic import ServedRow, TrafficBuffer, write_window
 
@@ -167,9 +173,9 @@ class ServingState:
         if isinstance(body, dict) and rows is None:
             raise RowsError([FieldError("rows", "schema", [], "rows: missing (give 'rows': "
                                                               "[{...}, ...] or 'row': {...})")])
-        raw = validated_rows(rows, self.spec)
+        raw = validate_rows(rows, self.spec)
         try:
-            feats = snap.features.build(raw)
+            feats = snap.features.features(raw)
             champion_scores = snap.champion.score(feats)
         except Exception:
             with self._lock:
@@ -186,7 +192,7 @@ class ServingState:
                 self.metrics.inc("errors_total", "errors by kind", kind="challenger")
                 challenger = None
         key = str(body.get("key")) if isinstance(body, dict) and body.get("key") is not None \
-            else "|".join(str(raw.get_column(k)[0]) for k in self.spec.keys)
+            else "|".join(str(raw.column(k)[0]) for k in self.spec.keys)
         canary = (self.config.mode == "canary" and challenger is not None
                   and assign_challenger(key, self.config.canary_share, challenger.version))
         served, served_scores = ((challenger, challenger_scores) if canary
@@ -206,14 +212,14 @@ class ServingState:
                 else "champion", "features_commit": snap.features.commit,
                 "scores": [float(s) for s in served_scores]}
 
-    def _record(self, request_id: str, raw: Any, served_by: str, served: LoadedModel,
+    def _record(self, request_id: str, raw: ValidRows, served_by: str, served: LoadedModel,
                 scores: np.ndarray, other: LoadedModel | None, others: np.ndarray | None) -> None:
         keys = partition_keys_of(raw, self.spec)
         now = time.time()
         rows = [ServedRow(request_id, i, key, values, served_by, served.version,
                           float(scores[i]), now, other.version if other else None,
                           float(others[i]) if others is not None else None)
-                for i, (key, values) in enumerate(zip(keys, raw.to_dicts(), strict=True))
+                for i, (key, values) in enumerate(zip(keys, raw.dicts(), strict=True))
                 if key is not None]
         with self._lock:
             self.buffer.add(rows, time.monotonic())
