@@ -164,7 +164,27 @@ def _kstwo_sf(d: float, n: float) -> float:
         return 1.0
     if d >= 1.0:
         return 0.0
+    t = n * d
+    if n > 140 and 2.2 <= t * d < 370.0 and 1.0 < t < n - 1 and d < 0.5:
+        # kolmogn's own branch for this range is 2 * scipy.special.smirnov(n, d), whose exact
+        # sum takes ~0.5 s at n = 500,000 (a 1M vs 1M batch); the same sum vectorized.
+        return min(1.0, 2.0 * _smirnov_sf(n, d))
     return float(_load_kolmogn()(n, d, cdf=False))
+
+
+def _smirnov_sf(n: float, x: float) -> float:
+    """``scipy.special.smirnov(n, x)``, the one-sided KS tail P(D_n+ >= x), by the exact
+    Birnbaum-Tingey sum ``x sum_j C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1)``, j <= n(1-x),
+    in logs (agrees to ~1e-9 relative, tests; the two differ only when p underflows)."""
+    from scipy.special import gammaln
+
+    j = np.arange(0, int(np.floor(n * (1.0 - x))) + 1, dtype=np.float64)
+    a = np.maximum(1.0 - x - j / n, 0.0)
+    with np.errstate(divide="ignore"):
+        log_terms = (gammaln(n + 1.0) - gammaln(j + 1.0) - gammaln(n - j + 1.0)
+                     + (n - j) * np.log(a) + (j - 1.0) * np.log(x + j / n))
+    top = float(log_terms.max())
+    return float(x * np.exp(top) * np.exp(log_terms - top).sum())
 
 
 def _merge_sorted(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
