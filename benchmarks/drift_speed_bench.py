@@ -214,6 +214,22 @@ def _flags(rep: Any) -> dict[str, list[str]]:
             "drifted": rep.drifted_features()}
 
 
+def mmd_part(a: argparse.Namespace, log: Any) -> dict[str, Any]:
+    """MMD at large n, a child per size (peak memory of the test alone), and the random-feature
+    test's calibration."""
+    res: dict[str, Any] = {"mmd": []}
+    for spec in a.mmd:
+        n, method = spec.split(":")
+        log(f"mmd {spec}")
+        res["mmd"].append(child(["-c", MMD_CHILD, n, method]))
+        log(f"  {res['mmd'][-1]['seconds']:.2f}s")
+    n, r0, r1 = a.rff_calibration
+    if r0 or r1:
+        log("rff calibration")
+        res["rff_calibration"] = rff_calibration(n, r0, r1)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rows", type=int, default=1_000_000)
@@ -226,11 +242,16 @@ def main(argv: list[str] | None = None) -> int:
                                                  "100000:rff"])
     p.add_argument("--rff-calibration", type=int, nargs=3, default=[10_000, 100, 20],
                    metavar=("N", "NULL_REPS", "SHIFT_REPS"))
+    p.add_argument("--only-mmd", action="store_true", help="the MMD part alone")
     a = p.parse_args(argv)
-    from mlops_assets.core.drift import DriftConfig, build_reference, get_detector
-
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cmd = "python -m benchmarks.drift_speed_bench " + " ".join(argv or sys.argv[1:])
+    if a.only_mmd:
+        path = write_results(a.name, {"command": cmd, **mmd_part(a, log)})
+        log(f"wrote {path}")
+        return 0
+    from mlops_assets.core.drift import DriftConfig, build_reference, get_detector
+
     res: dict[str, Any] = {"command": cmd, "rows": a.rows, "ref_rows": a.ref_rows,
                            "features": N_FEATURES,
                            "shifted_sd": {f"f{j:02d}": s for j, s in SHIFTS.items()}}
@@ -299,17 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         tot = [r[key] if key else r["import_s"] + r["report_s"] for r in runs]
         res.setdefault("report_cold", {})[k] = {"median_s": float(np.median(tot)) if tot else
                                                 None, "runs": runs}
-    # ---- MMD at large n, a child per size (peak memory of the test alone) ----
-    res["mmd"] = []
-    for spec in a.mmd:
-        n, method = spec.split(":")
-        log(f"mmd {spec}")
-        res["mmd"].append(child(["-c", MMD_CHILD, n, method]))
-        log(f"  {res['mmd'][-1]['seconds']:.2f}s")
-    n, r0, r1 = a.rff_calibration
-    if r0 or r1:
-        log("rff calibration")
-        res["rff_calibration"] = rff_calibration(n, r0, r1)
+    res.update(mmd_part(a, log))
     path = write_results(a.name, res)
     log(f"wrote {path}")
     return 0
