@@ -204,9 +204,9 @@ def _merge_sorted(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return merged, count
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=1)
 def _ranks_over_n(n: int) -> np.ndarray:
-    """``arange(1, n + 1) / n`` (read-only, shared by the columns of a batch)."""
+    """``arange(1, n + 1) / n`` (read-only; shared by the columns of a batch, one size kept)."""
     r = np.arange(1, n + 1, dtype=np.intp) / n
     r.flags.writeable = False
     return r
