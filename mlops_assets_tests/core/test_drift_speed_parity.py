@@ -51,15 +51,43 @@ def test_ks_and_wasserstein_identical(n_cur: int) -> None:
     ref = build_reference(frame, frame.columns, [], sample_size=200)
     cur_frame = _columns(n_cur, seed=2).with_columns(pl.col("cont") + 0.1)
     cols = new.sorted_numeric_columns(cur_frame, cur_frame.columns)
-    assert cols.keys() == old.sorted_numeric_columns(cur_frame, cur_frame.columns).keys()
+    before = old.sorted_numeric_columns(cur_frame, cur_frame.columns)
+    assert cols.keys() == before.keys()
     for c, cur in cols.items():
+        assert cur.dtype == np.float64 and np.array_equal(cur, before[c]), c  # numpy sort
         if cur.size == 0:
             continue
         r = ref.numeric[c]
-        assert new.wasserstein_sd(r, cur) == old.wasserstein_sd(r, cur), c
+        # Wasserstein without the merge: the same trapezoids, summed in another order.
+        w = old.wasserstein_sd(r, cur)
+        assert new.wasserstein_sd(r, cur) == pytest.approx(w, rel=1e-12, abs=1e-15), c
         d, m = new.ks_statistic(r, cur)
-        assert (d, m) == old.ks_statistic(r, cur)
-        assert new.ks_pvalue(d, m, cur.size) == old.ks_pvalue(d, m, cur.size)
+        assert (d, m) == old.ks_statistic(r, cur)  # KS bit for bit
+        assert new.ks_and_effect(r, cur)[:2] == (d, m)
+        assert new.ks_and_effect(r, cur)[2] == pytest.approx(w, rel=1e-12, abs=1e-15), c
+        # p: bit for bit, or to 1e-8 where kolmogn's 2 * smirnov sum runs in numpy
+        assert new.ks_pvalue(d, m, cur.size) == pytest.approx(
+            old.ks_pvalue(d, m, cur.size), rel=1e-8, abs=1e-300)
+
+
+def test_ks_wasserstein_without_merge_on_random_shapes() -> None:
+    """Knots before, inside and after the batch, ties at knots, float32 ties, few values."""
+    r = np.random.default_rng(11)
+    for t in range(120):
+        kind = t % 5
+        gens = [lambda k, s: r.normal(size=k) + s,
+                lambda k, s: np.round(r.normal(size=k) * 5) / 5 + s,
+                lambda k, s: r.exponential(size=k) ** 3 + s,
+                lambda k, s: r.normal(size=k).astype(np.float32).astype(float) + s,
+                lambda k, s: np.concatenate([np.zeros(k // 2), r.normal(size=k - k // 2)]) + s]
+        frame = pl.DataFrame({"x": gens[kind](int(r.integers(50, 4000)), 0.0)})
+        ref = build_reference(frame, ["x"], [], n_quantiles=int(r.choice([9, 99, 999])),
+                              sample_size=10).numeric["x"]
+        cur = new.sorted_values(pl.Series(gens[kind](int(r.integers(1, 3000)),
+                                                     float(r.choice([0.0, 0.1, 3.0, -5.0])))))
+        assert new.ks_statistic(ref, cur) == old.ks_statistic(ref, cur), t
+        assert new.wasserstein_sd(ref, cur) == pytest.approx(
+            old.wasserstein_sd(ref, cur), rel=1e-12, abs=1e-15), t
 
 
 def test_merge_sorted_is_the_stable_sort() -> None:
@@ -78,7 +106,17 @@ def test_ks_pvalue_is_kstwo_sf() -> None:
     r = np.random.default_rng(4)
     for n in [1, 2, 10, 140, 141, 5_000, 99_999, 100_001, 1_000_000]:
         for d in [0.0, 1.0, 0.5, 1 / n, 0.5 / n, *r.uniform(0, 0.2, 15), *r.uniform(0, 1, 5)]:
-            assert new._kstwo_sf(d, float(n)) == kstwo.sf(d, n), (n, d)
+            # Bit for bit except where 2 * smirnov is summed in numpy (n > 140, n d^2 in
+            # [2.2, 370)): there to 1e-8 relative, or both below 1e-300.
+            assert new._kstwo_sf(d, float(n)) == pytest.approx(kstwo.sf(d, n), rel=1e-8,
+                                                              abs=1e-300), (n, d)
+            if not (n > 140 and 2.2 <= n * d * d < 370):
+                assert new._kstwo_sf(d, float(n)) == kstwo.sf(d, n), (n, d)
+        for t in [2.2, 3.0, 10.0, 50.0, 200.0, 369.0]:  # the numpy branch, densely
+            d = float(np.sqrt(t / n))
+            if n > 140 and d < 0.5:
+                assert new._kstwo_sf(d, float(n)) == pytest.approx(kstwo.sf(d, n), rel=1e-8,
+                                                                  abs=1e-300), (n, d)
 
 
 def test_student_t_without_scipy_stats() -> None:
@@ -142,12 +180,21 @@ def test_report_identical_to_legacy_engine(monkeypatch: pytest.MonkeyPatch) -> N
     after = get_detector("native").detect(ref, cur, cfg)
     from mlops_assets.core.drift import native
 
-    for name in ("ks_statistic", "ks_pvalue", "numeric_feature", "sorted_numeric_columns",
+    for name in ("ks_statistic", "ks_pvalue", "sorted_numeric_columns",
                  "mmd_permutation_test"):
         monkeypatch.setattr(native, name, getattr(old, name))
+    monkeypatch.setattr(native, "ks_and_effect", lambda r, c, s=None: (*old.ks_statistic(r, c, s),
+                                                                       None))
+    monkeypatch.setattr(native, "numeric_feature",
+                        lambda *a, effect=None, **k: old.numeric_feature(*a, **k))
     before = get_detector("native").detect(ref, cur, cfg)
-    assert [f.to_dict() if hasattr(f, "to_dict") else vars(f) for f in after.features] == \
-        [f.to_dict() if hasattr(f, "to_dict") else vars(f) for f in before.features]
+    for a, b in zip(after.features, before.features, strict=True):
+        va, vb = dict(vars(a)), dict(vars(b))
+        assert va.pop("effect_size") == pytest.approx(vb.pop("effect_size"), rel=1e-12,
+                                                      abs=1e-15)
+        for k in ("p_value", "p_value_adjusted"):  # 1e-8 where smirnov's sum runs in numpy
+            assert va.pop(k) == pytest.approx(vb.pop(k), rel=1e-8, abs=1e-300)
+        assert va == vb
     assert after.drifted_features() == before.drifted_features()
     assert after.multivariate is not None and before.multivariate is not None
     assert after.multivariate.statistic == pytest.approx(before.multivariate.statistic,

@@ -23,6 +23,7 @@ from .statistics import (
     categorical_table,
     chi2_statistic,
     jensen_shannon,
+    ks_and_effect,
     ks_pvalue,
     ks_statistic,
     mmd_permutation_test,
@@ -66,9 +67,9 @@ def prediction_feature(
     cur = sorted_numeric_columns(current, [col])[col]
     if cur.size == 0:
         return None
-    d, n_ref = ks_statistic(reference.score, cur)
+    d, n_ref, w = ks_and_effect(reference.score, cur)
     return numeric_feature(reference.score, cur, d, ks_pvalue(d, n_ref, cur.size), n_ref,
-                           config, kind="prediction")
+                           config, kind="prediction", effect=w)
 
 
 def numeric_inputs(
@@ -93,9 +94,11 @@ class NativeDetector(DriftDetector):
         def numeric(item: tuple[str, NumericReference, np.ndarray]) -> FeatureDrift:
             name, ref, cur = item
             sample = reference.sample_column(name) if config.ks_reference == "sample" else None
-            d, n_ref = ks_statistic(ref, cur, sample)  # the one sorted copy serves KS ...
-            # ... and the Wasserstein effect size (numeric_feature): no second sort.
-            return numeric_feature(ref, cur, d, ks_pvalue(d, n_ref, cur.size), n_ref, config)
+            # One sort of the batch column (numeric_inputs), one interpolation of the
+            # reference CDF at it: KS and the Wasserstein effect size share both.
+            d, n_ref, w = ks_and_effect(ref, cur, sample)
+            return numeric_feature(ref, cur, d, ks_pvalue(d, n_ref, cur.size), n_ref, config,
+                                   effect=w)
 
         # Columns on a thread per core: the per-column numpy passes release the GIL.
         features: list[FeatureDrift] = thread_map(numeric, list(numeric_inputs(reference,

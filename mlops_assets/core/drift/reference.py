@@ -28,7 +28,7 @@ import polars as pl
 
 from .calibration import Calibration
 from .mmd import thread_map
-from .statistics import sorted_numeric_columns
+from .statistics import sorted_values
 
 __all__ = [
     "CategoricalReference",
@@ -135,12 +135,6 @@ class ReferenceSummary:
         )
 
 
-def _numeric_values(series: pl.Series) -> np.ndarray:
-    # NaN is treated like null: neither has a place on the CDF.
-    s = series.cast(pl.Float64).fill_nan(None).drop_nulls()
-    return s.to_numpy()
-
-
 class _Sorted(np.ndarray):
     """A view of an already sorted array whose ``partition`` is a no-op: ``np.quantile`` then
     skips its O(n log k) selection for ~2,000 indices and computes exactly the same values
@@ -157,8 +151,7 @@ def _sorted_quantile(arr: np.ndarray, probs: Any) -> np.ndarray:
 
 def _summarize_numeric(name: str, series: pl.Series, n_quantiles: int, n_bins: int
                        ) -> NumericReference:
-    return _summarize_sorted(name, np.sort(_numeric_values(series)), series.len(), n_quantiles,
-                             n_bins)
+    return _summarize_sorted(name, sorted_values(series), series.len(), n_quantiles, n_bins)
 
 
 def _summarize_sorted(name: str, arr: np.ndarray, n_total: int, n_quantiles: int, n_bins: int
@@ -171,9 +164,9 @@ def _summarize_sorted(name: str, arr: np.ndarray, n_total: int, n_quantiles: int
     quantiles = _sorted_quantile(arr, probs)  # "linear" method on the sorted array
 
     values = counts = None
-    uniq_idx = np.flatnonzero(np.diff(arr)) + 1
-    if uniq_idx.size + 1 <= n_quantiles + 1:
-        starts = np.concatenate([[0], uniq_idx])
+    steps = np.diff(arr)
+    if np.count_nonzero(steps) + 1 <= n_quantiles + 1:  # few distinct values: exact counts
+        starts = np.concatenate([[0], np.flatnonzero(steps) + 1])
         values = arr[starts].tolist()
         counts = np.diff(np.concatenate([starts, [n]])).astype(int).tolist()
 
@@ -182,7 +175,11 @@ def _summarize_sorted(name: str, arr: np.ndarray, n_total: int, n_quantiles: int
     if not hi > lo:
         lo, hi = float(arr[0]) - 0.5, float(arr[-1]) + 0.5
     edges = np.linspace(lo, hi, n_bins + 1)
-    bin_counts, _ = np.histogram(np.clip(arr, lo, hi), bins=edges)
+    # = np.histogram(np.clip(arr, lo, hi), bins=edges)[0] (bins [e_i, e_i+1), the last one
+    # closed), read off the sorted data by a binary search per edge instead of the
+    # histogram's own block-wise re-sort: clipped values land in the first or last bin.
+    cum = np.concatenate([[0], np.searchsorted(arr, edges[1:-1], "left"), [n]])
+    bin_counts = np.diff(cum)
     return NumericReference(
         name=name,
         n=n,
@@ -244,15 +241,14 @@ def build_reference(
     if n_quantiles < 1 or sample_size < 2:
         raise ValueError("n_quantiles must be >= 1 and sample_size >= 2")
 
-    # One parallel polars sort of every numeric column (and the score), then the per-column
-    # numpy passes (quantiles, ties, histogram, moments) on a thread per core.
-    cols = [*numeric, *([score_column] if score_column is not None else [])]
-    sorted_cols = sorted_numeric_columns(frame, list(dict.fromkeys(cols)))
-
+    # A column per core: one numpy sort of it, then the passes over the sorted values
+    # (quantiles, ties, histogram, moments) in the same thread, while the data is warm.
     def summarize(c: str) -> NumericReference:
-        return _summarize_sorted(c, sorted_cols[c], frame.height, n_quantiles, n_bins)
+        return _summarize_sorted(c, sorted_values(frame[c]), frame.height, n_quantiles, n_bins)
 
-    num = dict(zip(numeric, thread_map(summarize, list(numeric)), strict=True))
+    cols = list(dict.fromkeys([*numeric, *([score_column] if score_column is not None else [])]))
+    summaries = dict(zip(cols, thread_map(summarize, cols), strict=True))
+    num = {c: summaries[c] for c in numeric}
     cat = {c: _summarize_categorical(c, frame[c]) for c in categorical}
 
     # Complete rows only: the multivariate test needs every coordinate.
@@ -260,15 +256,14 @@ def build_reference(
     k = min(sample_size, rows.height)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(rows.height, size=k, replace=False)) if k else np.zeros(0, int)
-    raw = rows.to_numpy()[idx] if numeric else np.zeros((k, 0))
+    # Gather the sampled rows before converting (not all rows x columns to numpy first).
+    raw = rows[pl.Series(idx)].to_numpy() if numeric else np.zeros((k, 0))
     means = np.array([num[c].mean for c in numeric])
     scales = np.array([num[c].scale for c in numeric])
     z = (raw - means) / scales if numeric else raw
     sigma = median_heuristic_sigma(z) if numeric else 1.0
 
-    score = None
-    if score_column is not None:
-        score = summarize(score_column)
+    score = summaries[score_column] if score_column is not None else None
 
     return ReferenceSummary(
         numeric=num,
