@@ -26,14 +26,14 @@ from mlops_assets.defs.automation.sensors import (
 from mlops_assets.defs.features.assets import build_features_asset
 from mlops_assets.defs.ingest.assets import build_ingest_assets
 from mlops_assets.defs.ingest.checks import build_batch_checks
-from mlops_assets.defs.jobs import build_pipeline_jobs, hello_job
+from mlops_assets.defs.jobs import LOCATION_RUN_TAGS, build_pipeline_jobs, hello_job
 from mlops_assets.defs.monitoring.assets import build_drift_report_asset
 from mlops_assets.defs.partitions import batch_partitions
 from mlops_assets.defs.resources import lakefs_resource_from_env, landing_resource_from_env
 from mlops_assets.defs.scoring.assets import build_predictions_asset
 from mlops_assets.defs.serving import build_serving_status_asset
 from mlops_assets.defs.training.assets import build_training_assets
-from mlops_assets.defs.wap_prune import report_abandoned_run_branches
+from mlops_assets.defs.wap_prune import build_abandoned_branch_sensor
 
 __all__ = ["DEFAULT_DATASET", "build_definitions", "build_pipeline", "defs"]
 
@@ -83,7 +83,10 @@ def build_definitions(
         hello_defs,
         *(build_pipeline(spec, automation, scoped) for spec in specs),
         dg.Definitions(
-            sensors=[report_abandoned_run_branches],  # one per code location, for every run
+            # one per code location, for every run of its jobs
+            sensors=[build_abandoned_branch_sensor(
+                LOCATION_RUN_TAGS[".dagster/repository"],
+                (automation or AutomationSettings()).interval_seconds)],
             resources=resources
             or {"lakefs": lakefs_resource_from_env(), "landing": landing_resource_from_env()}
         ),

@@ -13,20 +13,43 @@ from pathlib import Path
 
 DEFAULT_REPOSITORY = "mlops-assets"
 
-DAGSTER_YAML = """\
+# How long a run may stay STARTED before run monitoring cancels it and marks it failed. With
+# Dagster's DefaultRunLauncher this is the only thing that ends a run whose process was killed
+# outside a code server (`dagster job execute`, the demo): that launcher has no worker health
+# check. Per run: the `dagster/max_runtime` tag.
+RUN_MAX_RUNTIME_SECONDS = 12 * 3600
+
+
+def dagster_yaml(
+    poll_interval_seconds: int = 30,
+    start_timeout_seconds: int = 180,
+    cancel_timeout_seconds: int = 180,
+    max_runtime_seconds: int = RUN_MAX_RUNTIME_SECONDS,
+) -> str:
+    """The generated `dagster.yaml`; the parameters only change run monitoring's clock (tests
+    set them small)."""
+    return f"""\
 # Written by mlops-assets for a local instance (sqlite storage under this directory).
 # On Kubernetes, point storage at Postgres instead; see the README.
 telemetry:
   enabled: false
-# A run whose process died (kill -9, OOM, a lost node) would stay STARTED forever: the daemon
-# marks it failed once its worker is gone, and the run branch is reported as abandoned.
+# A run whose process died (kill -9, OOM, a lost node) would stay STARTED forever. A run the
+# daemon or the UI launched runs in a subprocess of its code server, which marks it failed once
+# that process is gone; a `dagster job execute` run has no such parent: run monitoring (in
+# dagster-daemon) cancels and fails any run STARTED for longer than max_runtime_seconds
+# (per run: the dagster/max_runtime tag). The failure sensor then tags the run with what it
+# left on its lakeFS branch (mlops_assets/run_branch).
 run_monitoring:
   enabled: true
-  start_timeout_seconds: 180
-  cancel_timeout_seconds: 180
+  start_timeout_seconds: {start_timeout_seconds}
+  cancel_timeout_seconds: {cancel_timeout_seconds}
+  max_runtime_seconds: {max_runtime_seconds}
   max_resume_run_attempts: 0
-  poll_interval_seconds: 30
+  poll_interval_seconds: {poll_interval_seconds}
 """
+
+
+DAGSTER_YAML = dagster_yaml()
 GENERATED_MARK = "# Written by mlops-assets"
 
 
@@ -70,13 +93,15 @@ class Settings:
         )
 
 
-def ensure_dagster_home(path: Path) -> Path:
-    """A persistent DAGSTER_HOME with a dagster.yaml, so later runs see earlier outputs."""
+def ensure_dagster_home(path: Path, **monitoring: int) -> Path:
+    """A persistent DAGSTER_HOME with a dagster.yaml, so later runs see earlier outputs;
+    `monitoring`: `dagster_yaml`'s parameters for a new file."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    # Ours and older than run monitoring: regenerate (a user's own file is never touched).
+    # Ours and older than run monitoring's runtime limit: regenerate (a user's own file, without
+    # our mark, is never touched).
     outdated = config.exists() and config.read_text().startswith(GENERATED_MARK) \
-        and "run_monitoring:" not in config.read_text()
+        and "max_runtime_seconds:" not in config.read_text()
     if not config.exists() or outdated:
-        config.write_text(DAGSTER_YAML)
+        config.write_text(dagster_yaml(**monitoring))
     return path

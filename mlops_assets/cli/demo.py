@@ -49,6 +49,7 @@ DEMO_PLANS = {
 def demo_plan(dataset: str, start: str | None = None, end: str | None = None) -> DemoPlan:
     """The demo's history and new-batch windows; with `--start/--end` the new batches are the
     ones right after `--end` (as many as the plan's), so they never land inside the history."""
+    from mlops_assets.core.batch_keys import BatchKeyError, check_batch_keys
     from mlops_assets.core.spec import load_spec
 
     keys = load_spec(dataset).partition_keys()
@@ -60,9 +61,11 @@ def demo_plan(dataset: str, start: str | None = None, end: str | None = None) ->
     if not (start or end):
         return plan
     history = (start or plan.history[0], end or plan.history[1])
-    for key in history:
-        if key not in keys:
-            raise DemoError(f"{key!r} is not a batch of {dataset} ({keys[0]}..{keys[-1]})")
+    for option, key in (("--start", history[0]), ("--end", history[1])):
+        try:  # the platform's key message, before lakeFS starts or Dagster sees the key
+            check_batch_keys([key], keys, dataset, option)
+        except BatchKeyError as error:
+            raise DemoError(str(error)) from None
     first, last = keys.index(history[0]), keys.index(history[1])
     if first > last:
         raise DemoError(f"--start {history[0]} is after --end {history[1]}")

@@ -20,6 +20,7 @@ from mlops_assets.defs.wap import RUN_BRANCH_PREFIX, run_branch_name
 from mlops_assets.platform.lakefs_client import LakeFSClient, LakeFSError
 
 RUN_BRANCH_TAG = "mlops_assets/run_branch"
+REPOSITORY_LABEL_TAG = ".dagster/repository"
 MAX_PRUNED_PER_PUBLISH = 20  # bounded work per publish; the rest go next time
 
 
@@ -83,17 +84,30 @@ def describe_abandoned(lakefs: LakeFSClient, run: dg.DagsterRun) -> str | None:
             f"{len(changes)} unpublished object(s), kept as quarantine; never merged to main")
 
 
-@dg.run_failure_sensor(name="report_abandoned_run_branches", minimum_interval_seconds=30,
-                       default_status=dg.DefaultSensorStatus.RUNNING)
-def report_abandoned_run_branches(
-    context: dg.RunFailureSensorContext, lakefs: LakeFS
-) -> None:
-    """A failed run (also one killed and marked failed by run monitoring) gets a tag saying
-    what became of its lakeFS branch."""
-    run = context.dagster_run
-    try:
-        fate = describe_abandoned(lakefs, run)
-    except LakeFSError as error:
-        fate = f"{run_branch_name(run)}: unknown ({error})"
-    if fate:
-        context.instance.add_run_tags(run.run_id, {RUN_BRANCH_TAG: fate[:500]})
+def build_abandoned_branch_sensor(
+    location_tag: str, interval_seconds: int = 30
+) -> dg.SensorDefinition:
+    """A failed run of this code location (also one killed and marked failed by run monitoring)
+    gets a tag saying what became of its lakeFS branch. Runs of `dagster job execute` have no
+    code-location origin, so a sensor watching only its own location would never see them:
+    it watches every location and keeps the runs carrying this location's label
+    (`.dagster/repository`, set on every job of ours)."""
+
+    @dg.run_failure_sensor(name="report_abandoned_run_branches",
+                           minimum_interval_seconds=interval_seconds,
+                           monitor_all_code_locations=True,
+                           default_status=dg.DefaultSensorStatus.RUNNING)
+    def report_abandoned_run_branches(
+        context: dg.RunFailureSensorContext, lakefs: LakeFS
+    ) -> None:
+        run = context.dagster_run
+        if run.tags.get(REPOSITORY_LABEL_TAG) != location_tag:
+            return  # another code location's run: its branches are not ours to describe
+        try:
+            fate = describe_abandoned(lakefs, run)
+        except LakeFSError as error:
+            fate = f"{run_branch_name(run)}: unknown ({error})"
+        if fate:
+            context.instance.add_run_tags(run.run_id, {RUN_BRANCH_TAG: fate[:500]})
+
+    return report_abandoned_run_branches

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops_assets.core.batch_keys import CHARACTER_RULE, is_safe_key
 from mlops_assets.platform import layout
 from mlops_assets.registry.versions import RegistryError, list_versions, version_ref
 
@@ -58,6 +59,9 @@ def latest_window(lakefs: LakeFSClient, ds: str) -> list[str]:
 
 def _batches_between(lakefs: LakeFSClient, ref: str, ds: str, spec: str) -> list[str]:
     first, _, last = spec.partition("..")
+    for key in (first, last or first):
+        if not is_safe_key(key):
+            raise RegistryError(f"--window {spec!r}: {key!r} is not a batch key: {CHARACTER_RULE}")
     keys = layout.keys_in(lakefs.list_objects(ref, layout.features_prefix(ds)))
     chosen = [k for k in keys if first <= k <= (last or first)]
     if not chosen:

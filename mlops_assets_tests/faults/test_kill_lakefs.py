@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from mlops_assets.core.spec import load_spec
 from mlops_assets.defs.partitions import range_tags
 from mlops_assets.lakefs_server import LocalLakeFS
 from mlops_assets.platform import layout
@@ -49,8 +50,16 @@ def _kill_server(server: LocalLakeFS) -> None:
         os.waitpid(pid, 0)  # our child: reap it, or it would count as alive
 
 
-def _keys(start: int) -> tuple[str, str]:
-    return f"2024-02-{start:02d}", f"2024-02-{start + BATCHES_PER_INGEST - 1:02d}"
+CALENDAR = load_spec(DS).partition_keys()
+
+
+def _keys(ingest: int) -> tuple[str, str]:
+    """The range of the `ingest`-th ingest: BATCHES_PER_INGEST batches from February on,
+    wrapping round the calendar (with N >= 9 the eighth would end on 2024-02-32); a range main
+    already holds is ingested again, which publishes nothing new."""
+    starts = len(CALENDAR) - BATCHES_PER_INGEST + 1
+    start = (CALENDAR.index("2024-02-01") + ingest * BATCHES_PER_INGEST) % starts
+    return CALENDAR[start], CALENDAR[start + BATCHES_PER_INGEST - 1]
 
 
 def test_lakefs_killed_mid_run_restarted_nothing_lost(tmp_path, lakefs_binary):
@@ -63,11 +72,11 @@ def test_lakefs_killed_mid_run_restarted_nothing_lost(tmp_path, lakefs_binary):
         env = job_env(client, info, tmp_path)
         rng = random.Random(SEED * 100 + 3)
         phases = ["ingest", "train"] * max(1, N // 3)
-        day = 1
+        ingests = 0
         for i, phase in enumerate(phases):
             if phase == "ingest":
-                first, last = _keys(day)
-                day += BATCHES_PER_INGEST
+                first, last = _keys(ingests)
+                ingests += 1
                 command = dagster_job("ingest_job", tags=range_tags(first, last))
             else:
                 command = dagster_job("train_job", train_config(tmp_path, seed=i))

@@ -13,9 +13,11 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets.core.batch_keys import key_problem
 from mlops_assets.core.check_names import (
     META_DRIFTED_FEATURES,
     META_VERDICTS,
@@ -111,6 +113,28 @@ def new_batch_ranges(new_keys: set[str], ordered_keys: list[str]) -> list[tuple[
     return ranges
 
 
+def landing_files(
+    folder: Path, dataset: str, calendar: list[str]
+) -> tuple[dict[str, int], list[str]]:
+    """Batch files in the landing folder (key -> mtime), and why each other file is ignored:
+    a file whose name is not a batch of the calendar gets the platform's key message, naming
+    the file (it is never ingested, so a `../x.csv` or a day outside the spec reaches nothing)."""
+    current: dict[str, int] = {}
+    ignored: list[str] = []
+    if not folder.is_dir():
+        return current, ignored
+    known = set(calendar)
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in BATCH_SUFFIXES or not path.is_file():
+            continue
+        problem = key_problem(path.stem, calendar, dataset, known)
+        if problem:
+            ignored.append(f"landing file {path}: {problem}")
+            continue
+        current[path.stem] = path.stat().st_mtime_ns
+    return current, ignored
+
+
 def build_sensors(
     dataset: str,
     partitions_def: dg.PartitionsDefinition,
@@ -133,22 +157,13 @@ def build_sensors(
     ) -> dg.SensorResult | dg.SkipReason:
         seen: dict[str, int] = json.loads(context.cursor or "{}")
         folder = landing.dataset_dir(dataset)
-        valid = set(partitions_def.get_partition_keys())
-        current: dict[str, int] = {}
-        ignored = []
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if path.suffix.lower() not in BATCH_SUFFIXES or not path.is_file():
-                    continue
-                if path.stem not in valid:
-                    ignored.append(path.name)
-                    continue
-                current[path.stem] = path.stat().st_mtime_ns
+        current, ignored = landing_files(folder, dataset, partitions_def.get_partition_keys())
         new = {k for k, mtime in current.items() if seen.get(k) != mtime}
-        if ignored:
-            context.log.warning(f"ignoring files that name no batch of {dataset}: {ignored[:5]}")
+        for problem in ignored:
+            context.log.warning(f"ignoring {problem}")
         if not new:
-            return dg.SkipReason(f"no new batch files in {folder}")
+            note = f"; ignored: {'; '.join(ignored[:3])}" if ignored else ""
+            return dg.SkipReason(f"no new batch files in {folder}{note}")
         requests = [
             dg.RunRequest(
                 run_key=f"landing-{start}-{end}-{max(current[k] for k in new)}",

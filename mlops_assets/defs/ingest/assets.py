@@ -47,7 +47,7 @@ def build_ingest_assets(
     def raw_batch(
         context: dg.AssetExecutionContext, lakefs: LakeFS, landing: LandingResource
     ) -> dg.MaterializeResult:
-        keys = _run_keys(context, partitions_def)  # checked before any key becomes a path
+        keys = _run_keys(context, partitions_def, ds)  # checked before any key becomes a path
         frames: dict[str, pl.DataFrame] = {}
         sources: dict[str, str] = {}
         for key in keys:
@@ -96,7 +96,7 @@ def build_ingest_assets(
     def validated_batch(
         context: dg.AssetExecutionContext, lakefs: LakeFS
     ) -> dg.MaterializeResult:
-        keys = _run_keys(context, partitions_def)
+        keys = _run_keys(context, partitions_def, ds)
         paths = {key: layout.raw_batch(ds, key) for key in keys}
         result = publish_run_branch(context, lakefs, f"{ds}: publish validated {_span(keys)}",
                                     expected_paths=list(paths.values()))
@@ -125,14 +125,14 @@ def build_ingest_assets(
 
 
 def _run_keys(
-    context: dg.AssetExecutionContext, partitions_def: dg.PartitionsDefinition
+    context: dg.AssetExecutionContext, partitions_def: dg.PartitionsDefinition, ds: str
 ) -> list[str]:
     """The run's batches, checked against the spec's calendar from the run's tags first: with a
     key outside it, Dagster's own error would come from deep inside `context.partition_keys`."""
-    keys = run_partition_keys(context.run, partitions_def, context.instance)
+    keys = run_partition_keys(context.run, partitions_def, context.instance, ds)
     if not keys:
         keys = list(context.partition_keys)
-        check_partition_keys(keys, partitions_def)
+        check_partition_keys(keys, partitions_def, "the run's partition keys", ds)
     return keys
 
 

@@ -46,7 +46,7 @@ def build_batch_checks(
         context: dg.AssetCheckExecutionContext, lakefs: LakeFS
     ) -> Iterator[AuditEvent]:
         branch = run_branch_name(context.run)
-        keys = run_partition_keys(context.run, partitions_def, context.instance)
+        keys = run_partition_keys(context.run, partitions_def, context.instance, ds)
         problem = ""
         frames = []
         if not keys:

@@ -5,6 +5,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from mlops_assets.core.batch_keys import is_safe_key
+
 BATCH_SUFFIXES = (".parquet", ".csv")
 
 
@@ -21,7 +23,7 @@ class LandingResource(dg.ConfigurableResource):
         """The batch's file, if one landed. A key that could leave the folder (`../x`) names no
         file, and a symlink resolving outside the landing folder is ignored: whoever can write
         the folder must not make ingestion read an arbitrary file."""
-        if not key or "/" in key or "\\" in key or ".." in key or "\x00" in key:
+        if not is_safe_key(key):
             return None
         root = Path(self.path).expanduser().resolve()
         for suffix in BATCH_SUFFIXES:
