@@ -31,6 +31,10 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 1
+    dequeue_interval_seconds: 1
+run_launcher:
+  module: mlops_assets.launcher.warm
+  class: WarmRunLauncher
 run_monitoring:
   enabled: true
   start_timeout_seconds: 60
