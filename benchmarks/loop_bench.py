@@ -47,7 +47,7 @@ def _timeline(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
         if event is None:
             continue
         kind, ts = event.event_type_value, entry.timestamp
-        if kind == "ENGINE_EVENT" and "Started process" in (entry.user_message or ""):
+        if kind == "ENGINE_EVENT" and "Started process" in (event.message or ""):
             out.setdefault("process", ts)
         elif kind in {"PIPELINE_ENQUEUED", "PIPELINE_DEQUEUED", "PIPELINE_STARTING",
                       "PIPELINE_START", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"}:

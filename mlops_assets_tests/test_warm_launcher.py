@@ -74,6 +74,7 @@ def test_warm_run_matches_a_cold_run(lakefs, lakefs_server, tmp_path, monkeypatc
     from mlops_assets.definitions import defs
 
     job = defs.resolve_job_def("hello_job")
+    (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home"),
                               overrides={"run_launcher": {**LAUNCHER, "config": {
                                   "preload_modules": ["mlops_assets.definitions"]}}}) as instance:

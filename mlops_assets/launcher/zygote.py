@@ -45,7 +45,7 @@ def run_child(input_json: str) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         from dagster._cli.api import execute_run_command  # what `dagster api execute_run` runs
 
-        execute_run_command.main(args=["--input-json", input_json], standalone_mode=False)
+        execute_run_command.main(args=[input_json], standalone_mode=False)
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except BaseException:  # report, exit non-zero, never return to the zygote loop
@@ -53,10 +53,27 @@ def run_child(input_json: str) -> None:
 
         traceback.print_exc()
         code = 1
+        _fail_run(input_json, traceback.format_exc())
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _fail_run(input_json: str, error: str) -> None:
+    """A run that could not even start is failed now, not left to the monitoring timeout."""
+    try:
+        import dagster as dg
+        from dagster._grpc.types import ExecuteRunArgs
+        from dagster._serdes import deserialize_value
+
+        args = deserialize_value(input_json, ExecuteRunArgs)
+        instance = dg.DagsterInstance.from_ref(args.instance_ref)
+        run = instance.get_run_by_id(args.run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, f"the forked run process failed: {error}")
+    except Exception:  # best effort: run monitoring still fails it after its start timeout
+        pass
 
 
 def serve(socket_path: str, modules: list[str]) -> None:
