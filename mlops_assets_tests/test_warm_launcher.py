@@ -77,7 +77,8 @@ def test_warm_run_matches_a_cold_run(lakefs, lakefs_server, tmp_path, monkeypatc
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home"),
                               overrides={"run_launcher": {**LAUNCHER, "config": {
-                                  "preload_modules": ["mlops_assets.definitions"]}}}) as instance:
+                                  "preload_modules": ["mlops_assets.definitions"],
+                                  "wait_for_zygote_seconds": 0}}}) as instance:  # 1st: cold
         def launch() -> dg.DagsterRun:
             run = instance.create_run_for_job(job_def=job, job_code_origin=origin)
             instance.launch_run(run.run_id, workspace=None)  # ty: ignore[invalid-argument-type]

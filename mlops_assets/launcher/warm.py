@@ -47,9 +47,13 @@ LAUNCH_TAG = "mlops/launch"  # warm (forked) or cold (new interpreter): visible 
 
 class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def __init__(self, inst_data: ConfigurableClassData | None = None,
-                 preload_modules: Sequence[str] | None = None) -> None:
+                 preload_modules: Sequence[str] | None = None,
+                 wait_for_zygote_seconds: float = 120) -> None:
         self._inst_data = inst_data
         self.preload_modules = list(preload_modules or DEFAULT_PRELOAD)
+        # The first run waits for the zygote rather than importing everything a second time
+        # next to it (on 2 cores the two imports would only slow each other down).
+        self.wait_for_zygote_seconds = wait_for_zygote_seconds
         self._lock = threading.Lock()
         self._zygote: subprocess.Popen | None = None
         self._dir: str | None = None
@@ -61,12 +65,14 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     @classmethod
     def config_type(cls) -> dict:
-        return {"preload_modules": dg.Field([str], is_required=False)}
+        return {"preload_modules": dg.Field([str], is_required=False),
+                "wait_for_zygote_seconds": dg.Field(float, is_required=False, default_value=120)}
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData,
                           config_value: Mapping[str, Any]) -> WarmRunLauncher:
-        return cls(inst_data=inst_data, preload_modules=config_value.get("preload_modules"))
+        return cls(inst_data=inst_data, preload_modules=config_value.get("preload_modules"),
+                   wait_for_zygote_seconds=config_value.get("wait_for_zygote_seconds", 120))
 
     # ------------------------------------------------------------------------ launching
     def launch_run(self, context: LaunchRunContext) -> None:
@@ -76,8 +82,14 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             raise dg.DagsterInvariantViolationError(f"run {run.run_id} has no code origin")
         args = ExecuteRunArgs(job_origin=origin, run_id=run.run_id,
                               instance_ref=self._instance.get_ref())
-        with self._lock:
-            pid = self._fork(args)
+        pid = None
+        for _ in range(2):  # a stale zygote is replaced once, then this run waits for the new one
+            if self.wait_for_zygote_seconds > 0:
+                self.wait_for_zygote(self.wait_for_zygote_seconds)
+            with self._lock:
+                pid = self._fork(args)
+            if pid is not None or self.wait_for_zygote_seconds <= 0:
+                break
         mode = "warm" if pid is not None else "cold"
         if pid is None:
             from dagster._serdes import serialize_value
@@ -155,9 +167,15 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def wait_for_zygote(self, timeout: float = 120) -> bool:
         """Start the zygote now and wait until it accepts runs (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._zygote is None or self._zygote.poll() is not None:
+                self._stop_zygote()
+                self._start_zygote()
+            zygote, socket_path = self._zygote, self._socket_path()
         while time.monotonic() < deadline:
-            with self._lock:
-                if self._zygote_ready():
-                    return True
+            if os.path.exists(socket_path):
+                return True
+            if zygote is None or zygote.poll() is not None:  # it failed to start: go cold
+                return False
             time.sleep(0.1)
         return False
