@@ -67,7 +67,8 @@ def _timeline(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
 def _stages(instance: dg.DagsterInstance, batch_run: str, train_run: str, t0: float) -> dict:
     """Where the seconds go, in order (they add up to the total)."""
     def step_times(run_id: str) -> dict[str, float]:
-        return {s.step_key: (s.end_time or 0) - (s.start_time or 0)
+        # Op names are dataset-scoped (`synthetic__features`): keyed by the asset name.
+        return {s.step_key.rsplit("__", 1)[-1]: (s.end_time or 0) - (s.start_time or 0)
                 for s in instance.get_run_step_stats(run_id)}
 
     out: dict[str, float] = {}
