@@ -79,6 +79,14 @@ def _fail_run(input_json: str, error: str) -> None:
 def serve(socket_path: str, modules: list[str]) -> None:
     for module in modules:
         importlib.import_module(module)
+    # A run starts in these: `dagster api execute_run` and the instance's sqlite storage.
+    for module in ("dagster._cli.api", "dagster._core.storage.sqlite_storage"):
+        importlib.import_module(module)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # imported objects leave the collector's view: a child's collections never
+    # walk (and so never copy-on-write) the zygote's pages
     owned = sorted({m.split(".")[0] for m in modules} & {"mlops_assets"})
     stamp = source_stamp(owned)
     parent = os.getppid()
