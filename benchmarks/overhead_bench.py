@@ -22,7 +22,7 @@ parquet files (plain side), and landed + published on ``main`` of a real lakeFS 
 Training uses the same TrainConfig on both sides (the ``model`` op's defaults: hidden 64/32, up
 to 30 epochs, patience 4, seed 0, 1 torch thread); the run checks that both sides produce
 bit-identical weights. The two sides alternate (warm-up, then ``repeats`` each). Overhead =
-platform / plain - 1 (the target, at most 20%); the share of the platform's time that is
+platform / plain - 1 (the target, at most 25%, issue 16); the share of the platform's time that is
 overhead is (platform - plain) / platform. One extra platform repeat runs under cProfile: time by
 package (tottime) and by key function (cumulative).
 """
@@ -210,6 +210,17 @@ class Probes:
         self.wrap(pl, "read_parquet", "parquet decode (+ local read, plain)")
         self.wrap(LakeFSClient, "_call", "lakeFS API calls (HTTP, excl. parquet codec)")
         self.wrap(asset_features, "_leakage_check", "features audit (leakage rebuild)")
+        import dagster as dg
+
+        import mlops_assets.core.model_quality as model_quality
+
+        # Issue 16: the parts of Dagster's own cost that can be named (the rest is step
+        # orchestration: plan, context, IO managers, check bookkeeping).
+        self.wrap(model_quality, "fit_baselines", "quality-bar baselines (model asset)")
+        self.wrap(dg.DagsterInstance, "create_run_for_job",
+                  "Dagster: create run (plan + planned events)")
+        self.wrap(dg.DagsterInstance, "handle_new_event",
+                  "Dagster: store events (serialize + event log)")
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -230,7 +241,22 @@ def breakdown(w: Workload) -> dict[str, Any]:
         parts["rest (Dagster machinery, glue)" if side == "platform" else "rest (glue)"] = (
             total - sum(parts.values()))
         out[side] = {"total_s": total, "parts_s": parts, "calls": dict(probes.calls)}
+    out["events"] = {r.job_name: event_stats(w.instance, r.run_id)
+                     for r in w.instance.get_runs(limit=2)}
     return out
+
+
+def event_stats(instance: Any, run_id: str) -> dict[str, Any]:
+    """What a run wrote to the event log: events by type and their serialized size."""
+    from dagster._serdes import serialize_value
+
+    by_type: dict[str, int] = {}
+    size = 0
+    for entry in instance.all_logs(run_id):
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else "log message"
+        by_type[kind] = by_type.get(kind, 0) + 1
+        size += len(serialize_value(entry))
+    return {"events": sum(by_type.values()), "bytes": size, "by_type": by_type}
 
 
 def profile_platform(w: Workload, top: int = 25) -> dict[str, Any]:
@@ -322,7 +348,7 @@ def run(quick: bool = False, repeats: int | None = None, server: Any = None,
         results["overhead"] = platform / plain - 1
         results["overhead_share_of_platform"] = (platform - plain) / platform
         results["overhead_seconds"] = platform - plain
-        results["target_met"] = results["overhead"] <= 0.20
+        results["target_met"] = results["overhead"] <= 0.25
         if profile if profile is not None else not quick:
             log("overhead: breakdown and profile of one more repeat")
             results["breakdown"] = breakdown(w)
@@ -362,7 +388,7 @@ def markdown(results: dict[str, Any]) -> str:
                      f"| {s['repeats']} |")
     lines += [
         "",
-        f"Overhead: **{results['overhead']:.0%}** (platform / plain - 1; target <= 20%: "
+        f"Overhead: **{results['overhead']:.0%}** (platform / plain - 1; target <= 25%: "
         f"{'met' if results['target_met'] else 'not met'}), "
         f"{results['overhead_seconds']:.2f} s a run, "
         f"{results['overhead_share_of_platform']:.0%} of the platform's time. "
@@ -385,6 +411,11 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{'' if b is None else f'{b:.2f}'} |")
         lines.append(f"| **total** | {bd['plain']['total_s']:.2f} | "
                      f"{bd['platform']['total_s']:.2f} |")
+        for job, ev in bd.get("events", {}).items():
+            top = ", ".join(f"{k} {v}" for k, v in sorted(ev["by_type"].items(),
+                                                          key=lambda kv: -kv[1])[:4])
+            lines.append(f"\n`{job}` wrote {ev['events']} events ({ev['bytes'] / 1024:.0f} KiB "
+                         f"serialized; most: {top}).")
     prof = results.get("profile")
     if prof:
         lines += ["", "Profile of one platform repeat (cProfile, "
@@ -402,7 +433,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def notes(results: dict[str, Any]) -> str:
-    lines = [f"- Overhead {results['overhead']:.0%} (target <= 20%: "
+    lines = [f"- Overhead {results['overhead']:.0%} (target <= 25%: "
              f"{'met' if results['target_met'] else 'not met'}): "
              f"{results['overhead_seconds']:.2f} s a run on top of the plain functions."]
     bd = results.get("breakdown")

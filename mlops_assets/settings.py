@@ -34,11 +34,11 @@ def dagster_yaml(
 telemetry:
   enabled: false
 # A run whose process died (kill -9, OOM, a lost node) would stay STARTED forever. A run the
-# daemon or the UI launched runs in a subprocess of its code server, which marks it failed once
-# that process is gone; a `dagster job execute` run has no such parent: run monitoring (in
-# dagster-daemon) cancels and fails any run STARTED for longer than max_runtime_seconds
-# (per run: the dagster/max_runtime tag). The failure sensor then tags the run with what it
-# left on its lakeFS branch (mlops_assets/run_branch).
+# daemon or the UI launched is a fork of the warm launcher's zygote: run monitoring (in
+# dagster-daemon) asks the launcher whether its process lives and fails it at the next poll; a
+# `dagster job execute` run has no launcher: run monitoring cancels and fails any run STARTED
+# for longer than max_runtime_seconds (per run: the dagster/max_runtime tag). The failure
+# sensor then tags the run with what it left on its lakeFS branch (mlops_assets/run_branch).
 run_monitoring:
   enabled: true
   start_timeout_seconds: {start_timeout_seconds}
@@ -46,6 +46,17 @@ run_monitoring:
   max_runtime_seconds: {max_runtime_seconds}
   max_resume_run_attempts: 0
   poll_interval_seconds: {poll_interval_seconds}
+# Runs are forked from a warm process that has Dagster, this code location, torch and scipy
+# imported (mlops_assets/launcher/warm.py), instead of a new interpreter per run (5-8 s each);
+# the queue is drained every second instead of every 5 s.
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+run_launcher:
+  module: mlops_assets.launcher.warm
+  class: WarmRunLauncher
 """
 
 
@@ -98,10 +109,11 @@ def ensure_dagster_home(path: Path, **monitoring: int) -> Path:
     `monitoring`: `dagster_yaml`'s parameters for a new file."""
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    # Ours and older than run monitoring's runtime limit: regenerate (a user's own file, without
-    # our mark, is never touched).
-    outdated = config.exists() and config.read_text().startswith(GENERATED_MARK) \
-        and "max_runtime_seconds:" not in config.read_text()
+    # Ours and older than run monitoring's runtime limit or the warm launcher: regenerate (a
+    # user's own file, without our mark, is never touched).
+    text = config.read_text() if config.exists() else ""
+    outdated = text.startswith(GENERATED_MARK) and not (
+        "max_runtime_seconds:" in text and "WarmRunLauncher" in text)
     if not config.exists() or outdated:
         config.write_text(dagster_yaml(**monitoring))
     return path

@@ -31,9 +31,15 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 1
+    dequeue_interval_seconds: 1
+run_launcher:
+  module: mlops_assets.launcher.warm
+  class: WarmRunLauncher
 run_monitoring:
   enabled: true
-  start_timeout_seconds: 60
+  # As the local and production instances: a first run waits for the warm launcher's zygote to
+  # import everything (tens of seconds on a loaded 2-core machine) while it is STARTING.
+  start_timeout_seconds: 180
   max_resume_run_attempts: 0
   poll_interval_seconds: 5
 """

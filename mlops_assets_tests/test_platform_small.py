@@ -21,12 +21,16 @@ def test_generated_dagster_yaml_turns_on_run_monitoring(tmp_path):
     config = yaml.safe_load((home / "dagster.yaml").read_text())
     assert config["run_monitoring"]["enabled"] is True
     assert 0 < config["run_monitoring"]["start_timeout_seconds"] <= 600
+    assert config["run_launcher"]["class"] == "WarmRunLauncher"  # issue 16: no cold start
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert type(instance.run_launcher).__name__ == "WarmRunLauncher"
+    assert instance.run_coordinator.dequeue_interval_seconds == 1
     old = tmp_path / "old"
     old.mkdir()
     (old / "dagster.yaml").write_text("# Written by mlops-assets for a local instance\n"
                                       "telemetry:\n  enabled: false\n")
     ensure_dagster_home(old)
-    assert "run_monitoring" in (old / "dagster.yaml").read_text()
+    assert "WarmRunLauncher" in (old / "dagster.yaml").read_text()
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "dagster.yaml").write_text("telemetry:\n  enabled: true\n")

@@ -2,13 +2,12 @@
 monitoring in a real `dagster-daemon` reading the generated dagster.yaml, and the failure sensor
 reports its lakeFS run branch as abandoned.
 
-What Dagster 1.13 offers (checked in its source): the DefaultRunLauncher has no worker health
-check (`supports_check_run_worker_health` is False), so for a STARTED run run monitoring only
-applies `max_runtime_seconds` (cancel, then force the run to FAILURE). A run the daemon or the
-UI launched is a subprocess of a code server, which fails it itself when that process dies; a
-`dagster job execute` run (the CLI, the demo, these tests) has no such parent, so the runtime
-limit is what ends it. That is the path tested here, with the limit and poll interval made small
-through `dagster_yaml`'s parameters.
+What Dagster 1.13 offers (checked in its source): run monitoring fails a STARTED run whose
+launcher reports its worker dead (`check_run_worker_health`), else only after
+`max_runtime_seconds`. The generated instance launches daemon/UI runs with the warm launcher,
+which reports its forked run processes (second test); a `dagster job execute` run (the CLI, the
+demo) has no launcher, so the runtime limit is what ends it (first test). Poll interval and
+limit are made small through `dagster_yaml`'s parameters.
 """
 
 import os
@@ -101,4 +100,46 @@ def test_killed_run_is_failed_by_run_monitoring_and_its_branch_reported(
     unpublished = lakefs.diff_since_base(branch)
     models = f"models/{DS}/"  # layout.model_dir's root
     assert any(change.path.startswith(models) for change in unpublished), unpublished
+    assert not lakefs.exists("main", layout.model_pointer(DS, "champion"))
+
+
+def test_killed_daemon_launched_run_is_failed_at_the_next_poll(lakefs, lakefs_server, tmp_path):
+    """A run the daemon launches (the UI's path: `dagster job launch` queues it) is a fork of the
+    warm launcher's zygote, no code server's child: the launcher's worker health check is what
+    lets run monitoring see it die, long before max_runtime_seconds."""
+    import signal
+    import subprocess
+    import sys
+
+    from mlops_assets.launcher.warm import PID_TAG
+
+    home = ensure_dagster_home(tmp_path / "dagster_home", poll_interval_seconds=1,
+                               max_runtime_seconds=600)
+    workspace = home / "workspace.yaml"
+    workspace.write_text(WORKSPACE_YAML)
+    env = {**os.environ, **lakefs_env(lakefs, lakefs_server), "DAGSTER_HOME": str(home),
+           "MLOPS_ASSETS_DATASET": DS, "MLOPS_ASSETS_LANDING_DIR": str(tmp_path / "landing"),
+           "MLOPS_ASSETS_SENSOR_INTERVAL_SECONDS": "1"}
+    instance = dg.DagsterInstance.from_config(str(home))
+
+    with running_daemon(home, env):
+        seed_features(lakefs, tmp_path, "2024-01-01", "2024-01-08")
+        with registry_lock(lakefs, DS, holder="test_run_monitoring"):
+            subprocess.run([sys.executable, "-m", "dagster", "job", "launch", "-w",
+                            str(workspace), "-j", "train_job", "-c",
+                            str(train_config(tmp_path))], env=env, check=True,
+                           capture_output=True, timeout=120)
+            wait_for(lambda: _step_started(instance, KILL_AT_STEP) is not None, 240,
+                     "the evaluation step of the launched run", home, poll=0.2)
+            run_id = _step_started(instance, KILL_AT_STEP)
+            run = instance.get_run_by_id(run_id)
+            assert run.status == dg.DagsterRunStatus.STARTED and PID_TAG in run.tags
+            os.kill(int(run.tags[PID_TAG]), signal.SIGKILL)
+            wait_for(lambda: instance.get_run_by_id(run_id).status
+                     == dg.DagsterRunStatus.FAILURE, 60,
+                     "run monitoring to fail the killed run", home)
+
+    messages = [e.message or "" for e in instance.all_logs(run_id)]
+    assert any("is gone (killed or crashed)" in m for m in messages), messages[-5:]
+    assert not any("maximum runtime" in m for m in messages)
     assert not lakefs.exists("main", layout.model_pointer(DS, "champion"))

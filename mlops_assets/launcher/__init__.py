@@ -1,0 +1,1 @@
+"""Run launching for the local daemon: runs forked from a warm process (see warm.py)."""
