@@ -44,6 +44,9 @@ def write_row_spec(folder: Path, batches: int = 10) -> Path:
         "features": {"numeric": ["x1", "x2", "x3"], "categorical": ["segment"]},
         "monitoring": {"min_positives": 5, "retrain_window": {"rows": 3000},
                        "eval_window": {"batches": 2}},
+        # The synthetic label is a logistic function of the features: nothing beats a logistic
+        # regression here, so the MLP must only not lose to it (as in synthetic.yaml).
+        "quality_bar": {"must_beat": ["base_rate"], "must_not_lose_to": ["logistic"]},
     }
     path = folder / f"{ROWS}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
