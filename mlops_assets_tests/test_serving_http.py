@@ -273,6 +273,9 @@ def test_canary_verdict_goes_through_the_registry(trained, service, outcome):
     else:
         assert pointer["version"] == champion
         assert svc.state.snapshot.challenger is None
+        # The decision is in memory first, then committed to lakeFS by the same call: wait.
+        _wait(lambda: (read_status(lakefs, DS) or {}).get("decisions"),
+              "the decision in the lakeFS status")
         status = read_status(lakefs, DS)
         assert status["decisions"][-1]["action"] == "stop"
 
