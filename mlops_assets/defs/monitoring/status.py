@@ -48,7 +48,7 @@ def publish_drift_reports(
     """Write this run's per-batch `reports` (path -> document) and the updated status on
     `branch`, commit and publish; returns the publish result and the status published."""
     status_path, card_path = model_dir + "drift_status.json", model_dir + "model_card.md"
-    for attempt in range(attempts):
+    for attempt in range(1, attempts + 1):
         lakefs.merge(lakefs.default_branch, branch, strategy="source-wins",
                      message=f"sync {branch} with {lakefs.default_branch} before the drift status")
         for path, doc in reports.items():  # after the sync: a report of ours is never replaced
@@ -65,6 +65,6 @@ def publish_drift_reports(
         try:
             return publish(), status
         except LakeFSConflictError:
-            if attempt == attempts - 1:
+            if attempt == attempts:
                 raise
-    raise AssertionError("unreachable")
+    raise ValueError(f"attempts must be >= 1, got {attempts}")
